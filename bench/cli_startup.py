@@ -1,0 +1,39 @@
+"""How fast does `lf` start? `lf --help` and `lf plugins` vs `python -c pass` (the anchor).
+
+Goal (issue 2): both under 0.2 s wall with every plugin of the repo installed.
+For scale, measured here: `trl --help` 0.13 s, `vllm --help` 9 s.
+Run: .venv/bin/python bench/cli_startup.py
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+from _util import BIN, table, time_command
+
+GOAL_S = 0.2
+
+
+def main() -> int:
+    lf = str(BIN / "lf")
+    anchor = time_command([sys.executable, "-c", "pass"])
+    cases = {
+        "python -c pass (anchor)": [sys.executable, "-c", "pass"],
+        "lf --help": [lf, "--help"],
+        "lf plugins": [lf, "plugins"],
+        "lf train --help": [lf, "train", "--help"],
+    }
+    if shutil.which("trl", path=str(BIN)):
+        cases["trl --help (peer)"] = [str(BIN / "trl"), "--help"]
+    rows = []
+    for name, argv in cases.items():
+        seconds = anchor if argv == [sys.executable, "-c", "pass"] else time_command(argv)
+        verdict = "" if not name.startswith("lf") else ("ok" if seconds < GOAL_S else f"over {GOAL_S}s")
+        rows.append((name, f"{seconds * 1000:.0f} ms", f"{seconds / anchor:.1f}x", verdict))
+    print(table(rows, ("command", "median wall", "vs python -c pass", f"goal < {GOAL_S}s")))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

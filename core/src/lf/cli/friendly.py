@@ -1,0 +1,145 @@
+"""The friendly command tree (``lf train sft``, ``lf quantize awq MODEL OUT``...).
+
+Generated from the registry, so it is the same code path as ``lf run KIND --plugin NAME``:
+each component of a runnable kind becomes a command whose options are its config's
+top-level fields (``--learning-rate``), plus ``--config FILE`` and ``--set a.b=c``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from lf.cli.base import new_typer
+from lf.components import KINDS, ComponentSpec
+
+_RESERVED = {"config", "set", "dry_run", "help", "plugin"}
+_SCALARS = {"str": str, "int": int, "float": float, "bool": bool}
+
+
+def group(app: typer.Typer, name: str, *, help: str = "", panel: str | None = None) -> typer.Typer:
+    """The sub-app ``name`` of ``app``, created if missing - so plugins can add to shared groups."""
+    for info in app.registered_groups:
+        if info.name == name and info.typer_instance is not None:
+            return info.typer_instance
+    sub = new_typer(help)
+    app.add_typer(sub, name=name, rich_help_panel=panel)
+    return sub
+
+
+def add_job_groups(app: typer.Typer, registry: Any, *, panel: str) -> None:
+    """One group per runnable kind (train, serve, quantize, generate...) with a command per component."""
+    for kind in KINDS.values():
+        if kind.name == "format":
+            continue
+        specs = registry.specs(kind.name)
+        sub = group(
+            app, kind.verb, help=f"{kind.description}. Same as `lf run {kind.name} --plugin NAME`.", panel=panel
+        )
+        for spec in specs:
+            if spec.runner or kind.runner:
+                for name in (spec.name, *spec.aliases):
+                    sub.command(name, help=_help(spec, alias_of=None if name == spec.name else spec.name))(
+                        make_command(spec)
+                    )
+
+
+def _help(spec: ComponentSpec, alias_of: str | None) -> str:
+    text = f"{spec.summary} [{spec.package}]"
+    if alias_of:
+        text = f"Same as `{alias_of}`. " + text
+    return (
+        f"{text}\n\nOptions come from --config FILE, then LF_{spec.name.upper().replace('-', '_')}_* variables, "
+        f"then --set key=value and the flags below. Start a config with `lf config show {spec.kind} {spec.name}`."
+    )
+
+
+def _field_options(spec: ComponentSpec) -> list[tuple[Any, Any]]:
+    """``(FieldDoc, python type)`` for each top-level scalar or list-of-scalar field."""
+    from lf.config import describe_fields
+
+    if spec.config is None:
+        return []
+    out = []
+    for doc in describe_fields(spec.config):
+        if "." in doc.path or doc.is_section or doc.path in _RESERVED:
+            continue
+        base = doc.type.replace(" | null", "").replace("null | ", "")
+        if base in _SCALARS:
+            out.append((doc, _SCALARS[base]))
+        elif doc.choices or base.startswith("list[") or "'" in base:
+            out.append((doc, str))
+    return out
+
+
+def make_command(spec: ComponentSpec) -> Any:
+    """A typer command function for ``spec`` with a generated signature."""
+    fields = _field_options(spec)
+    positional = [p for p in spec.positionals]
+    params: list[inspect.Parameter] = []
+    for doc, py_type in fields:
+        desc = doc.description or ""
+        if doc.choices:
+            desc += f" One of: {', '.join(map(str, doc.choices))}."
+        if doc.type.startswith("list["):
+            desc += " Comma-separated."
+        if doc.required:
+            desc += " [required]"
+        elif doc.default not in (None, "", [], {}):
+            desc += f" [default: {doc.default}]"
+        if doc.path in positional:
+            default: Any = typer.Argument(None, help=desc, show_default=False)
+        elif py_type is bool:
+            flag = doc.path.replace("_", "-")
+            default = typer.Option(None, f"--{flag}/--no-{flag}", help=desc, show_default=False)
+        else:
+            default = typer.Option(None, f"--{doc.path.replace('_', '-')}", help=desc, show_default=False)
+        params.append(
+            inspect.Parameter(doc.path, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=py_type | None)
+        )
+    params.sort(key=lambda p: (p.name not in positional, positional.index(p.name) if p.name in positional else 0))
+    params += [
+        inspect.Parameter(
+            "config",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Path | None,
+            default=typer.Option(None, "--config", "-c", help="YAML or JSON config file."),
+        ),
+        inspect.Parameter(
+            "set_",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=list[str] | None,
+            default=typer.Option(None, "--set", "-s", help="Override one option: --set lora.r=16 (repeatable)."),
+        ),
+        inspect.Parameter(
+            "dry_run",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=bool,
+            default=typer.Option(False, "--dry-run", help="Print the resolved config and exit."),
+        ),
+    ]
+    list_fields = {doc.path for doc, _ in fields if doc.type.startswith("list[")}
+
+    def command(**kwargs: Any) -> None:
+        from lf.cli.run_cmd import execute
+
+        config = kwargs.pop("config")
+        overrides = list(kwargs.pop("set_") or [])
+        dry_run = kwargs.pop("dry_run")
+        data: dict[str, Any] = {}
+        for key, value in kwargs.items():
+            if value is None:
+                continue
+            if key in list_fields and isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            data[key] = value
+        execute(spec.kind, spec.name, config=config, overrides=overrides, flags=data, dry_run=dry_run)
+
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__name__ = spec.name.replace("-", "_")
+    command.__doc__ = spec.summary
+    return command

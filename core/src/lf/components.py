@@ -1,0 +1,238 @@
+"""What a plugin registers: component specs, the kinds, and the shapes components follow.
+
+A *component* is one thing a user can pick by name: the ``sft`` trainer, the ``hf``
+backend, the ``alpaca`` data format. A plugin describes each with a light
+:class:`ComponentSpec` (name, one-line summary, config Struct, and a lazy ``"module:attr"``
+reference to the implementation). Nothing heavy is imported until the component runs.
+
+This module imports only the standard library and msgspec, so that registering a
+component costs microseconds.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import msgspec
+
+from lf.errors import PluginBrokenError
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of component: which hook registers it and how the CLI presents it."""
+
+    name: str
+    hook: str
+    verb: str
+    description: str
+    #: ``"module:function"`` that runs a component of this kind, or None if not runnable.
+    runner: str | None = None
+    #: Methods or attributes an implementation must have (checked by ``check_plugin``).
+    required: tuple[str, ...] = ()
+
+
+#: Every kind of component, keyed by the name users type in ``lf run KIND``.
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind(
+            "format",
+            "register_data_formats",
+            "data",
+            "Data formats: detect, validate, convert records",
+            required=("detect", "validate"),
+        ),
+        Kind(
+            "train",
+            "register_trainers",
+            "train",
+            "Trainers: fine-tune or pretrain a model",
+            runner="lf.runner:run_job",
+            required=("run",),
+        ),
+        Kind(
+            "serve",
+            "register_backends",
+            "serve",
+            "Inference backends for the OpenAI-compatible server",
+            runner="lf.serve.runner:run_server",
+            required=("load", "generate", "stream"),
+        ),
+        Kind(
+            "quantize",
+            "register_quantizers",
+            "quantize",
+            "Quantizers: compress a model's weights",
+            runner="lf.runner:run_job",
+            required=("run",),
+        ),
+        Kind(
+            "route",
+            "register_classifiers",
+            "route",
+            "Query classifiers for the expert router",
+            runner=None,
+            required=("classify",),
+        ),
+        Kind(
+            "generate",
+            "register_generators",
+            "generate",
+            "Data generators: synthetic SFT and preference data",
+            runner="lf.runner:run_job",
+            required=("run",),
+        ),
+    )
+}
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+@dataclass
+class ComponentSpec:
+    """A component as a plugin registers it.
+
+    Args:
+        kind: one of :data:`KINDS` (``"train"``, ``"serve"``, ``"format"``, ...).
+        name: what users type: ``lf run train --plugin NAME``. Lower case, digits, ``-``, ``_``.
+        summary: one line shown by ``lf plugins`` and in ``--help``.
+        config: a ``msgspec.Struct`` type holding every option, each with a default or
+            required. Define it in a module that imports only msgspec, so that ``lf --help``
+            stays fast. ``None`` for components without options (data formats).
+        impl: ``"package.module:Attribute"`` - imported only when the component is used.
+        runner: optional ``"module:function"`` overriding the kind's runner
+            (``function(spec, config, events) -> RunResult``).
+        positionals: config fields that the friendly command (``lf train sft ...``) takes
+            as positional arguments, in order (e.g. ``("model", "output_dir")``).
+        aliases: other names that resolve to this component.
+    """
+
+    kind: str
+    name: str
+    summary: str
+    impl: str
+    config: type[msgspec.Struct] | None = None
+    runner: str | None = None
+    positionals: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    # Filled in by the plugin manager:
+    package: str = field(default="?", compare=False)
+    version: str = field(default="?", compare=False)
+    plugin: str = field(default="?", compare=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown component kind {self.kind!r}; expected one of {sorted(KINDS)}")
+        for n in (self.name, *self.aliases):
+            if not _NAME_RE.match(n):
+                raise ValueError(f"component name {n!r} must start with a letter and use only a-z, 0-9, '-' and '_'")
+        if ":" not in self.impl:
+            raise ValueError(f"impl {self.impl!r} must look like 'package.module:Attribute'")
+        if self.config is not None and not (isinstance(self.config, type) and issubclass(self.config, msgspec.Struct)):
+            raise ValueError(f"config of {self.name!r} must be a msgspec.Struct subclass")
+
+    def load(self) -> Any:
+        """Import and return the implementation (class, factory or object)."""
+        return import_object(self.impl, f"the {self.kind} component '{self.name}' ({self.package})")
+
+    def default_config(self) -> msgspec.Struct | None:
+        """The config with defaults only; fails if some field is required."""
+        return None if self.config is None else msgspec.convert({}, self.config)
+
+
+def import_object(path: str, what: str) -> Any:
+    """Import ``"module:attr.sub"``; a failure becomes a clear :class:`PluginBrokenError`."""
+    module_name, _, attr = path.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except ImportError as exc:
+        raise PluginBrokenError(
+            f"Could not load {what}: {type(exc).__name__}: {exc}",
+            hint="Install the plugin's dependencies (see `lf doctor`), or reinstall the plugin.",
+        ) from exc
+    except AttributeError as exc:
+        raise PluginBrokenError(f"Could not load {what}: {path} does not exist ({exc}).") from exc
+    return obj
+
+
+# --- What running components report ----------------------------------------------------------
+
+
+class RunResult(msgspec.Struct, kw_only=True):
+    """What a job (training, quantization, generation) returns.
+
+    ``metrics`` are final numbers (loss, perplexity, records written...), ``artifacts``
+    names the files it wrote (``{"model": "out/", "log": "out/train_log.jsonl"}``).
+    """
+
+    output_dir: str | None = None
+    metrics: dict[str, float] = {}
+    artifacts: dict[str, str] = {}
+    summary: str = ""
+
+
+class TrainResult(RunResult, kw_only=True):
+    """What a trainer returns."""
+
+    global_step: int = 0
+    resumed_from: str | None = None
+
+
+class QuantizeResult(RunResult, kw_only=True):
+    """What a quantizer returns; ``metrics`` holds sizes and perplexities."""
+
+    verdict: str = "pass"
+
+
+class Events(Protocol):
+    """The sink a running component reports to; the core renders it (progress bars, logs).
+
+    Components call these freely; they are cheap and never raise.
+    """
+
+    def progress(self, description: str, completed: float, total: float | None = None, **fields: Any) -> None:
+        """Report progress of a task named ``description`` (a new name starts a new bar)."""
+
+    def metrics(self, values: Mapping[str, float], step: int | None = None) -> None:
+        """Report numbers (loss, lr, tokens/s ...) at a step."""
+
+    def message(self, text: str, level: str = "info") -> None:
+        """Tell the user something (``level``: debug, info, warning, error)."""
+
+    def artifact(self, name: str, path: str) -> None:
+        """Announce a file or directory the component wrote."""
+
+
+class NullEvents:
+    """An :class:`Events` sink that drops everything (Python API use, tests)."""
+
+    def progress(self, description: str, completed: float, total: float | None = None, **fields: Any) -> None:
+        """Drop progress."""
+
+    def metrics(self, values: Mapping[str, float], step: int | None = None) -> None:
+        """Drop metrics."""
+
+    def message(self, text: str, level: str = "info") -> None:
+        """Drop messages."""
+
+    def artifact(self, name: str, path: str) -> None:
+        """Drop artifacts."""
+
+
+# --- The shapes implementations follow (checked structurally, never by inheritance) -----------
+
+
+@runtime_checkable
+class Job(Protocol):
+    """A trainer, quantizer or generator: ``run(config, events) -> RunResult``."""
+
+    def run(self, config: Any, events: Events) -> RunResult:
+        """Do the work described by ``config``, reporting to ``events``."""
+        ...

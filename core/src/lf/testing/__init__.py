@@ -1,0 +1,36 @@
+"""Test kit for LargeForge and for plugin authors.
+
+* :func:`tiny_model` - a real few-layer Llama-style chat model + tokenizer, built offline in
+  about a second (needs torch and transformers, imported only when called).
+* :data:`SAMPLES`, :func:`sample_records`, :func:`write_samples` - records of every format.
+* :func:`running_server`, :func:`free_port` - serve an ASGI app on 127.0.0.1 for real HTTP tests.
+* :func:`check_plugin` - does a plugin honour the hook contract?
+* :func:`run_cli` - run the real ``lf`` command in a subprocess.
+* :func:`isolated_registry` - a registry holding only the plugins you give it.
+
+Installed with lf-core is a pytest plugin with fixtures ``tiny_model_dir`` (session
+scoped) and ``lf_registry``.
+"""
+
+from lf.testing.cli import run_cli
+from lf.testing.contract import ContractError, check_plugin
+from lf.testing.registry import isolated_registry
+from lf.testing.samples import SAMPLES, sample_records, write_samples
+from lf.testing.server import free_port, running_server, wait_for_port
+from lf.testing.tiny import CHAT_TEMPLATE, build_tokenizer, tiny_model
+
+__all__ = [
+    "CHAT_TEMPLATE",
+    "SAMPLES",
+    "ContractError",
+    "build_tokenizer",
+    "check_plugin",
+    "free_port",
+    "isolated_registry",
+    "run_cli",
+    "running_server",
+    "sample_records",
+    "tiny_model",
+    "wait_for_port",
+    "write_samples",
+]

@@ -1,0 +1,29 @@
+"""pytest fixtures shipped with lf-core (loaded through the ``pytest11`` entry point)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lf.plugins import Registry
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Llama-style chat model + tokenizer, built once per test session."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from lf.testing.tiny import tiny_model
+
+    return tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture
+def lf_registry() -> Iterator[Registry]:
+    """A registry with the built-ins only; add plugins with ``lf_registry.add_plugin(...)``."""
+    from lf.testing.registry import isolated_registry
+
+    with isolated_registry() as registry:
+        yield registry

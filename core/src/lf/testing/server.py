@@ -1,0 +1,53 @@
+"""Run an ASGI app (an ``lf`` server, a router) on a free 127.0.0.1 port for real HTTP tests."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout: float = 30.0) -> None:
+    """Block until something accepts connections on ``host:port``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:.0f}s")
+
+
+@contextlib.contextmanager
+def running_server(
+    app: Any, *, host: str = "127.0.0.1", port: int | None = None, timeout: float = 30.0
+) -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a background thread; yields its base URL.
+
+    Example::
+
+        with running_server(create_app(...)) as url:
+            openai.OpenAI(base_url=f"{url}/v1", api_key="x").models.list()
+    """
+    import uvicorn
+
+    port = port or free_port(host)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"lf-test-server-{port}", daemon=True)
+    thread.start()
+    try:
+        wait_for_port(host, port, timeout)
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=timeout)

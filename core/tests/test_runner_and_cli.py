@@ -1,0 +1,80 @@
+"""The generic runner and the CLI built from the registry, driven for real."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from lf.cli.app import build_app
+from lf.errors import ConfigError, RunError
+from lf.plugins import plugin_module
+from lf.runner import run_component
+from lf.testing import isolated_registry
+from lf.testing.toys import counting_plugin
+from typer.testing import CliRunner
+
+
+def test_run_component_builds_config_runs_and_notifies_observers(tmp_path):
+    seen = []
+
+    def lf_event(component, event, data):
+        seen.append((component.name, event, dict(data)))
+
+    observer = plugin_module("observer", lf_event=lf_event)
+    with isolated_registry(counting_plugin(), observer):
+        result = run_component("train", "count", overrides=[f"output_dir={tmp_path}", "steps=4"])
+    assert result.metrics["loss"] == pytest.approx(2.0 / 16)
+    assert json.loads((tmp_path / "result.json").read_text())["steps"] == 4
+    events = [e for _, e, _ in seen]
+    assert events[0] == "start" and events[-1] == "end"
+    assert events.count("progress") == 4 and events.count("metrics") == 4 and "artifact" in events
+
+
+def test_observer_that_raises_never_stops_a_run(tmp_path):
+    def lf_event(component, event, data):
+        raise ValueError("observer bug")
+
+    with isolated_registry(counting_plugin(), plugin_module("bad_observer", lf_event=lf_event)) as reg:
+        result = run_component("train", "count", overrides=[f"output_dir={tmp_path}"])
+        assert result.output_dir == str(tmp_path)
+        assert any("observer bug" in p for p in reg.problems)
+
+
+def test_bad_config_stops_before_running(tmp_path):
+    with isolated_registry(counting_plugin()), pytest.raises(ConfigError, match="steps"):
+        run_component("train", "count", overrides=[f"output_dir={tmp_path}", "steps=0"])
+    assert not (tmp_path / "result.json").exists()
+
+
+def test_cli_run_generic_and_friendly_are_the_same_path(tmp_path):
+    runner = CliRunner()
+    with isolated_registry(counting_plugin()):
+        app = build_app()
+        a = runner.invoke(
+            app, ["run", "train", "--plugin", "count", "--set", f"output_dir={tmp_path / 'a'}", "--set", "steps=2"]
+        )
+        b = runner.invoke(app, ["train", "count", str(tmp_path / "b"), "--steps", "2", "--tags", "x,y"])
+    assert a.exit_code == 0, a.output
+    assert b.exit_code == 0, b.output
+    assert json.loads((tmp_path / "a" / "result.json").read_text())["steps"] == 2
+    assert json.loads((tmp_path / "b" / "result.json").read_text()) == {"steps": 2, "loss": 0.5, "tags": ["x", "y"]}
+
+
+def test_friendly_help_lists_config_fields(tmp_path):
+    with isolated_registry(counting_plugin()):
+        result = CliRunner().invoke(build_app(), ["train", "count", "--help"])
+    assert result.exit_code == 0
+    for text in ("--steps", "--start-loss", "--fail / --no-fail", "How many steps to count", "--config", "--set"):
+        assert text in result.output
+
+
+def test_dry_run_prints_resolved_config(tmp_path):
+    with isolated_registry(counting_plugin()):
+        result = CliRunner().invoke(build_app(), ["train", "count", str(tmp_path), "--steps", "7", "--dry-run"])
+    assert result.exit_code == 0 and "steps: 7" in result.output
+    assert not (tmp_path / "result.json").exists()
+
+
+def test_job_failure_raises_run_error(tmp_path):
+    with isolated_registry(counting_plugin()), pytest.raises(RunError):
+        run_component("train", "count", overrides=[f"output_dir={tmp_path}", "fail=true"])

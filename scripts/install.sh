@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Install everything LargeForge needs into .venv - idempotent, safe to re-run.
+#
+# pip + venv rather than uv: here `pip install torch==2.13.0` takes the CPU wheel lying
+# on disk, while uv ignores it and downloads a ~3 GB CUDA build.
+#
+# Steps: create .venv; torch (pinned in constraints.txt); lf-core and every plugin under
+# plugins/ as editable installs; the dev tools (pyproject's `dev` group); then each
+# plugin's optional scripts/post-install.sh (e.g. to remove packages that break beside
+# the on-disk torch). A stamp of the inputs makes the second run instant.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+PIP="$VENV/bin/python -m pip"
+STAMP="$VENV/.lf-install-stamp"
+
+inputs=(scripts/install.sh constraints.txt pyproject.toml core/pyproject.toml)
+for p in plugins/*/pyproject.toml plugins/*/scripts/post-install.sh; do
+    [ -f "$p" ] && inputs+=("$p")
+done
+digest=$(cat "${inputs[@]}" | sha256sum | cut -d' ' -f1)
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$digest" ]; then
+    exit 0
+fi
+
+echo ">> setting up $VENV (first run takes a few minutes; later runs are instant)"
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+$PIP install -q --upgrade "pip>=25.1"
+
+editables=(-e "core[data,tokenizers,testing]")
+for dir in plugins/*/; do
+    [ -f "$dir/pyproject.toml" ] && editables+=(-e "$dir")
+done
+
+$PIP install -q -c constraints.txt "torch==2.13.0"
+$PIP install -q -c constraints.txt "${editables[@]}" --group dev
+
+for hook in plugins/*/scripts/post-install.sh; do
+    [ -f "$hook" ] || continue
+    echo ">> $hook"
+    VENV="$VENV" bash "$hook"
+done
+
+echo "$digest" > "$STAMP"
+echo ">> installed: $("$VENV/bin/lf" --version)"
