@@ -265,3 +265,13 @@ def test_the_programmatic_interface_of_the_requirements():
     )
     assert inference.gpu_resources.total_gpus > 0
     assert training.training_metrics.estimated_duration_hours > 0
+
+
+def test_a_fixed_gradient_accumulation_sets_the_data_parallel_size(training_cfg):
+    t = msgspec.structs.replace(
+        training_cfg.training, global_batch_size=64, micro_batch_size=2, gradient_accumulation_steps=4
+    )
+    plan = _plan(msgspec.structs.replace(training_cfg, training=t))
+    dp = plan.data_parallel_config
+    assert (dp.data_parallel_size, dp.gradient_accumulation_steps, dp.effective_batch_size) == (8, 4, 64)
+    assert plan.gpu_resources.required_gpus == 8 and not plan.warnings

@@ -57,7 +57,8 @@ def _y_label(parts: list[str], top: float, ph: float, label: str) -> None:
 
 def stacked_bar(title: str, segments: list[tuple[str, float]], capacity: float | None, unit: str = "GB") -> str:
     """One horizontal bar split into ``segments``, against a dashed ``capacity`` line."""
-    width, height, left, right = 640, 130, 20, 20
+    width, height, left, right = 640, 150, 20, 20
+    segments = [(label, value) for label, value in segments if value > 0]
     total = sum(v for _, v in segments)
     scale_max = max(total, capacity or 0.0) * 1.05 or 1.0
     plot = width - left - right
@@ -74,12 +75,15 @@ def stacked_bar(title: str, segments: list[tuple[str, float]], capacity: float |
         parts.append(_el("line", x1=cx, y1=26, x2=cx, y2=72, stroke="#333", stroke_dasharray="4 3"))
         anchor = "end" if cx > width * 0.75 else "middle"
         parts.append(_text(cx, 86, f"capacity {capacity:,.1f} {unit}", text_anchor=anchor))
-    lx = float(left)
+    lx, ly = float(left), 102.0
     for i, (label, value) in enumerate(segments):
         text = f"{label} {value:,.1f} {unit}"
-        parts.append(_el("rect", x=lx, y=102, width=10, height=10, fill=PALETTE[i % len(PALETTE)]))
-        parts.append(_text(lx + 14, 111, text))
-        lx += 14 + 7.0 * len(text) + 16
+        step = 14 + 7.0 * len(text) + 16
+        if lx + step > width - right and lx > left:  # wrap the legend onto a second row
+            lx, ly = float(left), ly + 20
+        parts.append(_el("rect", x=lx, y=ly, width=10, height=10, fill=PALETTE[i % len(PALETTE)]))
+        parts.append(_text(lx + 14, ly + 9, text))
+        lx += step
     parts.append("</svg>")
     return "".join(parts)
 

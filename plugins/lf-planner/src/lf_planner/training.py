@@ -163,8 +163,15 @@ def plan_gpu(arch: ModelArch, cfg: TrainingConfig, gpu: GPU, catalog: Catalog) -
     layout.price = price_for(catalog, gpu.name, cfg.service.cloud_provider)
     if not layout.fits:
         return layout
+    if t.gradient_accumulation_steps and not cfg.gpu.num_gpus:
+        # The accumulation the user fixed decides the data-parallel size: global / (micro x accumulation).
+        wanted = t.global_batch_size // (t.micro_batch_size * t.gradient_accumulation_steps)
+        if wanted > layout.gpus:
+            layout = Layout(
+                gpu, wanted, layout.zero, True, "", _memory(arch, cfg, wanted, layout.zero), price=layout.price
+            )
     _throughput(arch, cfg, layout)
-    if t.max_duration_hours and not cfg.gpu.num_gpus:
+    if t.max_duration_hours and not cfg.gpu.num_gpus and not t.gradient_accumulation_steps:
         max_dp = max(1, t.global_batch_size // t.micro_batch_size)
         while layout.hours > t.max_duration_hours and layout.gpus * 2 <= min(max_dp, MAX_GPUS):
             bigger = layout.gpus * 2
