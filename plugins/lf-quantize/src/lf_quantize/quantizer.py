@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -49,6 +50,9 @@ class _Quantizer:
     def run(self, config: QuantizeConfig, events: Events) -> QuantizeResult:
         """Quantize ``config.model`` into ``config.output_dir`` and report its quality."""
         started = time.perf_counter()
+        config = msgspec.structs.replace(
+            config, model=os.path.expanduser(config.model), output_dir=os.path.expanduser(config.output_dir)
+        )
         events.progress("checking", 0, 1)
         model_config, group_size = preflight(config)
         python = engine.find_engine_python(config.engine_python)

@@ -32,8 +32,9 @@ def human_bytes(n: float) -> str:
     """``1.5 MiB`` style sizes."""
     if abs(n) < 1024:
         return f"{n:.0f} B"
-    for unit in ("KiB", "MiB", "GiB"):
+    units = ["KiB", "MiB", "GiB"]
+    n /= 1024
+    while abs(n) >= 1024 and len(units) > 1:
         n /= 1024
-        if abs(n) < 1024:
-            break
-    return f"{n:.1f} {unit}"
+        units.pop(0)
+    return f"{n:.1f} {units[0]}"
