@@ -14,6 +14,7 @@ Set OMP_NUM_THREADS=1 on a machine shared with other jobs (see plugins/lf-quanti
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -46,6 +47,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", default="awq,gptq")
     parser.add_argument("--keep", help="write the quantized models under this directory instead of a temporary one")
+    parser.add_argument(
+        "--reuse", action="store_true", help="with --keep: read outputs already there (their report) instead of redoing"
+    )
     args = parser.parse_args()
 
     import lf_quantize
@@ -60,10 +64,14 @@ def main() -> None:
     for method in args.methods.split(","):
         out = root / f"smollm2-{method}"
         started = time.perf_counter()
-        with isolated_registry(lf_quantize):
-            result = run_component("quantize", method, data={"model": model, "output_dir": str(out), "overwrite": True})
-        seconds = time.perf_counter() - started
-        m = result.metrics
+        if args.reuse and (out / "quantize_report.json").exists():
+            m = json.loads((out / "quantize_report.json").read_text())
+            seconds = m["total_seconds"]
+        else:
+            with isolated_registry(lf_quantize):
+                data = {"model": model, "output_dir": str(out), "overwrite": True}
+                m = run_component("quantize", method, data=data).metrics
+            seconds = time.perf_counter() - started
         rows.append((method, m, seconds, answers(str(out))))
     print(
         f"\nanchor: float32 SmolLM2-135M-Instruct, {rows[0][1]['size_before_bytes'] / 2**20:.1f} MiB, "

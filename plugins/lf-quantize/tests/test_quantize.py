@@ -111,6 +111,10 @@ def test_awq_4bit_with_the_friendly_command(engine_python, tiny_model_dir, tmp_p
     assert "AWQModifier" in (out / "recipe.yaml").read_text()
     _loads_and_generates(out)
     assert not list(tmp_path.glob(".tmp-*"))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask  # not the private mode of a temporary directory
+    assert (out / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 @pytest.mark.slow

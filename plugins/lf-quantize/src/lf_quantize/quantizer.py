@@ -141,6 +141,7 @@ class _Quantizer:
                 sample_after=quality["sample_after"],
             )
             atomic_write_bytes(staging / REPORT_FILE, msgspec.json.format(msgspec.json.encode(report), indent=2))
+            _share(staging)
         return _result(report, out, events)
 
     def _run_engine(
@@ -196,6 +197,15 @@ def _copy_aux_files(source: Path, staging: Path) -> None:
         ):
             continue
         shutil.copy2(item, staging / item.name)
+
+
+def _share(directory: Path) -> None:
+    """Usual permissions (umask applied) instead of the private ones of temporary files, so a server may read it."""
+    mask = os.umask(0)
+    os.umask(mask)
+    directory.chmod(0o777 & ~mask)
+    for item in directory.rglob("*"):
+        item.chmod((0o777 if item.is_dir() else 0o666) & ~mask)
 
 
 def _annotate(
