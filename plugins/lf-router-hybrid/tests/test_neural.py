@@ -164,3 +164,18 @@ def test_experts_change_while_classifying(embedder) -> None:  # type: ignore[no-
 def test_a_model_that_is_not_a_directory_is_refused() -> None:
     with pytest.raises(ConfigError, match="no model hub"):
         NeuralClassifier(model_name="someone/some-model")
+
+
+def test_int8_precision_stays_close_to_float32(embedder, everyday) -> None:  # type: ignore[no-untyped-def]
+    from lf_router_hybrid.embedder import Embedder
+
+    fast = Embedder(precision="int8", num_threads=1)
+    texts = [q for q, _ in everyday]
+    cosines = (embedder.forward(texts) * fast.forward(texts)).sum(axis=1)
+    assert cosines.min() > 0.9 and cosines.mean() > 0.95
+    clf = NeuralClassifier.from_experts(default_experts(), embedder=fast)
+    results = clf.classify_batch(texts)
+    accuracy = sum(r.expert == e for r, (_, e) in zip(results, everyday, strict=True)) / len(everyday)
+    assert accuracy >= 0.85
+    with pytest.raises(ConfigError, match="precision"):
+        Embedder(precision="float8")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -12,13 +12,9 @@ REGISTRY_HELP = (
 )
 
 
-class KeywordConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Options of the keyword classifier."""
+class KeywordOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """How the keyword classifier matches."""
 
-    registry: Annotated[str | None, msgspec.Meta(description=REGISTRY_HELP)] = None
-    fallback_expert: Annotated[
-        str | None, msgspec.Meta(description="Where unmatched queries go (default: general)")
-    ] = None
     case_sensitive: Annotated[bool, msgspec.Meta(description="Match letter case exactly")] = False
     plurals: Annotated[bool, msgspec.Meta(description="'bug' also matches 'bugs'")] = True
     evidence_scale: Annotated[
@@ -26,13 +22,18 @@ class KeywordConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ] = 1.0
 
 
-class NeuralConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Options of the neural (sentence-embedding) classifier."""
+class KeywordConfig(KeywordOptions, kw_only=True, forbid_unknown_fields=True):
+    """Options of the keyword classifier."""
 
     registry: Annotated[str | None, msgspec.Meta(description=REGISTRY_HELP)] = None
     fallback_expert: Annotated[
-        str | None, msgspec.Meta(description="Where low-confidence queries go (default: general)")
+        str | None, msgspec.Meta(description="Where unmatched queries go (default: general)")
     ] = None
+
+
+class NeuralOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """How the neural classifier embeds and decides."""
+
     model_path: Annotated[
         str | None,
         msgspec.Meta(description="BERT sentence-encoder directory; empty: all-MiniLM-L6-v2 from its wheel"),
@@ -47,8 +48,21 @@ class NeuralConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     cache_size: Annotated[int, msgspec.Meta(ge=0, description="Query embeddings kept in the LRU cache")] = 10_000
     batch_size: Annotated[int, msgspec.Meta(ge=1, description="Texts per forward pass")] = 64
     max_length: Annotated[int, msgspec.Meta(ge=8, le=512, description="Tokens kept per query")] = 128
+    precision: Annotated[
+        Literal["float32", "int8", "bfloat16"],
+        msgspec.Meta(description="Encoder precision: int8 is ~3x faster per query, within ~0.02 cosine"),
+    ] = "float32"
     num_threads: Annotated[
         int | None, msgspec.Meta(description="torch threads (1 is fastest per query on a busy CPU); empty: default")
+    ] = None
+
+
+class NeuralConfig(NeuralOptions, kw_only=True, forbid_unknown_fields=True):
+    """Options of the neural (sentence-embedding) classifier."""
+
+    registry: Annotated[str | None, msgspec.Meta(description=REGISTRY_HELP)] = None
+    fallback_expert: Annotated[
+        str | None, msgspec.Meta(description="Where low-confidence queries go (default: general)")
     ] = None
 
 
@@ -67,9 +81,9 @@ class HybridConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     disagreement_penalty: Annotated[
         float, msgspec.Meta(ge=0, le=1, description="Confidence lost when keyword and neural disagree")
     ] = 0.3
-    keyword: Annotated[
-        KeywordConfig, msgspec.Meta(description="Keyword options (its registry/fallback are ignored)")
-    ] = msgspec.field(default_factory=KeywordConfig)
-    neural: Annotated[NeuralConfig, msgspec.Meta(description="Neural options (its registry/fallback are ignored)")] = (
-        msgspec.field(default_factory=NeuralConfig)
+    keyword: Annotated[KeywordOptions, msgspec.Meta(description="Keyword matching")] = msgspec.field(
+        default_factory=KeywordOptions
+    )
+    neural: Annotated[NeuralOptions, msgspec.Meta(description="Neural classification")] = msgspec.field(
+        default_factory=NeuralOptions
     )

@@ -64,6 +64,9 @@ class HybridClassifier(BaseClassifier):
             neural_classifier = NeuralClassifier(fallback_expert=fallback_expert)
         self.keyword = keyword_classifier or KeywordClassifier(fallback_expert=fallback_expert)
         self.neural = neural_classifier
+        if fallback_expert:
+            self.keyword.fallback_expert = fallback_expert
+            self.neural.fallback_expert = fallback_expert
         total = keyword_weight + neural_weight
         self.keyword_weight = keyword_weight / total
         self.neural_weight = neural_weight / total
@@ -95,6 +98,7 @@ class HybridClassifier(BaseClassifier):
             batch_size=nn.batch_size,
             max_length=nn.max_length,
             num_threads=nn.num_threads,
+            precision=nn.precision,
             fallback_expert=config.fallback_expert,
         )
         hybrid = cls(
