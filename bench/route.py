@@ -123,7 +123,6 @@ def unique_queries(n: int, seed: int = 1) -> list[str]:
 def bench_neural(threads: int, calls: int) -> list[tuple[str, ...]]:
     import numpy as np
     import torch
-
     from lf_router_hybrid import NeuralClassifier, default_experts
 
     torch.set_num_threads(threads)
@@ -174,7 +173,7 @@ def bench_neural(threads: int, calls: int) -> list[tuple[str, ...]]:
     anchor_qps = len(batch_queries) / (time.perf_counter() - start)
     n_ex = sum(len(uncached.exemplars(e.name)) for e in uncached.list_experts())
     print(f"neural: all-MiniLM-L6-v2, {threads} torch thread(s), {len(uncached.list_experts())} experts "
-          f"({n_ex} exemplars), loaded in {load_s:.1f} s; load average {load_average()} on {os_cpus()} CPUs")  # fmt: skip
+          f"({n_ex} exemplars), loaded in {load_s:.1f} s; load average {load_average()}, {os_cpus()} CPUs")  # fmt: skip
     verdict = "ok" if single[0] * 1e3 < GOAL_NEURAL_P50_MS else f"over {GOAL_NEURAL_P50_MS:.0f} ms"
     return [
         ("neural classify, un-cached", f"{single[0] * 1e3:.2f} ms", f"{single[1] * 1e3:.2f} ms", f"p50 {verdict}"),
