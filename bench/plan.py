@@ -42,6 +42,7 @@ def _peak_rss_mb(argv: list[str]) -> float:
 
 def main() -> int:
     import msgspec
+
     from lf_planner.config import InferenceConfig, TrainingConfig
     from lf_planner.configfile import template
     from lf_planner.hardware import load_catalog

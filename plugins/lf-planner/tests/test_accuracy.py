@@ -19,6 +19,7 @@ Published numbers left out, and why:
 from __future__ import annotations
 
 import pytest
+
 from lf_planner.calibrate import calibrate, load_results, measurements, predict
 from lf_planner.config import Efficiency
 

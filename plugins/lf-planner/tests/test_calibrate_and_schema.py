@@ -7,6 +7,7 @@ import json
 import jsonschema
 import msgspec
 import pytest
+
 from lf.errors import ConfigError
 from lf.testing import run_cli
 from lf_planner import schemas

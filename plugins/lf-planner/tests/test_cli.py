@@ -11,6 +11,7 @@ import subprocess
 import time
 
 import pytest
+
 from lf.testing import run_cli
 from lf.testing.cli import lf_executable
 

@@ -8,6 +8,7 @@ import random
 from datetime import date, timedelta
 
 import pytest
+
 from lf.errors import DataError
 from lf.testing import run_cli
 from lf_planner.forecast import holtwinters as hw

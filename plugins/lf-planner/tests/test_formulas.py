@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from lf_planner import architecture, memory, perf
 from lf_planner.config import Efficiency
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 import pytest
+
 from lf.errors import ConfigError
 from lf_planner.config import GPUConfig, ModelConfig, ServiceInput, TrainingInput
 from lf_planner.engine import LLMForecastEngine

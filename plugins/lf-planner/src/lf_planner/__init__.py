@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lf.hookspecs import hookimpl
-
 from lf_planner import config as config  # the input Structs (msgspec only)
 
 if TYPE_CHECKING:

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
-from lf.errors import ConfigError, DataError
 
+from lf.errors import ConfigError, DataError
 from lf_planner import memory, perf
 from lf_planner.architecture import ModelArch, resolve
 from lf_planner.config import Efficiency, PosFloat, PosInt
@@ -382,8 +382,9 @@ def emit_calibration(result: CalibrationResult, output: Path | None, as_json: bo
     if as_json:
         sys.stdout.write(text)
     else:
-        from lf.cli.console import console
         from rich.table import Table
+
+        from lf.cli.console import console
 
         table = Table(title="Measured vs planned", title_justify="left", box=None)
         table.add_column("run", no_wrap=True, overflow="ellipsis", max_width=48)

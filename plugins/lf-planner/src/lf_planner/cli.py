@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+
 from lf.cli.base import new_typer
 
 HELP = (
@@ -70,7 +71,6 @@ def _generate(kind: str, output: Path | None, force: bool) -> None:
     import json
 
     from lf.errors import ConfigError
-
     from lf_planner.configfile import template
     from lf_planner.export import write_text as atomic_write_text
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
-from lf.errors import ConfigError
 
+from lf.errors import ConfigError
 from lf_planner.config import InferenceConfig, TrainingConfig
 
 S = TypeVar("S", InferenceConfig, TrainingConfig)

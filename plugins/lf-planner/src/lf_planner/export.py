@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from lf.errors import ConfigError, DataError
 
+from lf.errors import ConfigError, DataError
 from lf_planner.plans import LLMCapacityPlan, Plan, TrainingCapacityPlan
 
 FORMATS = ("json", "csv", "html")

@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import msgspec
+
 from lf.errors import ConfigError
 
 DATA_FILE = Path(__file__).with_name("data") / "hardware.json"

@@ -194,6 +194,7 @@ def _collect(con: Any, questions: list[Question]) -> dict[str, Any]:
 def run_interactive(mode: str | None = None) -> None:
     """Ask, plan, show, and offer to save."""
     import typer
+
     from lf.cli.console import console, interruptible
 
     con = console()

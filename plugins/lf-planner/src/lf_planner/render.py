@@ -61,9 +61,10 @@ def _footer(con: Any, plan: LLMCapacityPlan | TrainingCapacityPlan) -> None:
 
 
 def _print_inference(p: LLMCapacityPlan) -> None:
-    from lf.cli.console import console
     from rich.markup import escape
     from rich.panel import Panel
+
+    from lf.cli.console import console
 
     con = console()
     a = p.assumptions
@@ -210,9 +211,10 @@ def _print_options(con: Any, header: list[str], rows: list[list[str]], chosen: s
 
 
 def _print_training(p: TrainingCapacityPlan) -> None:
-    from lf.cli.console import console
     from rich.markup import escape
     from rich.panel import Panel
+
+    from lf.cli.console import console
 
     con = console()
     a = p.assumptions
@@ -335,8 +337,9 @@ def print_gpus(hardware_file: str | None, as_json: bool) -> None:
         )
         sys.stdout.write(msgspec.json.format(msgspec.json.encode(data), indent=2).decode() + "\n")
         return
-    from lf.cli.console import console
     from rich.table import Table
+
+    from lf.cli.console import console
 
     table = Table(title="GPU types (dense tensor throughput, TFLOPS)", title_justify="left", box=None)
     for col in ("GPU", "memory GB", "HBM GB/s", "BF16", "FP8", "INT8", "interconnect", "cheapest $/h"):
@@ -366,9 +369,9 @@ def print_gpus(hardware_file: str | None, as_json: bool) -> None:
 
 def print_models() -> None:
     """``lf plan models``: the known architectures."""
-    from lf.cli.console import console
     from rich.table import Table
 
+    from lf.cli.console import console
     from lf_planner.architecture import KNOWN
 
     table = Table(title="Known architectures (--model NAME)", title_justify="left", box=None)

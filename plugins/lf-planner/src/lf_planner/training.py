@@ -11,7 +11,6 @@ import math
 from dataclasses import dataclass
 
 from lf.errors import ConfigError
-
 from lf_planner import memory, perf
 from lf_planner.architecture import ModelArch, resolve
 from lf_planner.common import Notes, hardware_data, model_info, planner_version, price_for, r, weights_text

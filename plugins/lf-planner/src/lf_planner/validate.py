@@ -7,7 +7,6 @@ are the rules that involve several fields or the hardware catalog.
 from __future__ import annotations
 
 from lf.errors import ConfigError
-
 from lf_planner.config import LORA_MODULES, InferenceConfig, TrainingConfig
 from lf_planner.hardware import Catalog
 

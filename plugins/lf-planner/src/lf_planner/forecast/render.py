@@ -87,9 +87,10 @@ def to_html(result: ForecastResult) -> str:
 
 def print_forecast(result: ForecastResult) -> None:
     """The terminal summary."""
-    from lf.cli.console import console
     from rich.markup import escape as esc
     from rich.table import Table
+
+    from lf.cli.console import console
 
     con = console()
     con.print(
@@ -149,7 +150,6 @@ def emit_forecast(result: ForecastResult, output: Path | None, fmt: str | None, 
     import sys
 
     from lf.cli.console import STATE, info
-
     from lf_planner.export import format_for
     from lf_planner.export import write_text as atomic_write_text
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Literal
 
 import msgspec
-from lf.errors import ConfigError, DataError
 
+from lf.errors import ConfigError, DataError
 from lf_planner.common import Notes, r
 from lf_planner.config import ForecastConfig
 from lf_planner.forecast import holtwinters as hw
