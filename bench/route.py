@@ -123,6 +123,7 @@ def unique_queries(n: int, seed: int = 1) -> list[str]:
 def bench_neural(threads: int, calls: int) -> list[tuple[str, ...]]:
     import numpy as np
     import torch
+
     from lf_router_hybrid import NeuralClassifier, default_experts
 
     torch.set_num_threads(threads)

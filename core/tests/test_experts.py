@@ -10,6 +10,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+
 from lf.errors import ConfigError, ModelNotFoundError
 from lf.experts import ExpertConfig, ExpertManager, HealthTracker, Replica, parse_registry, read_registry
 from lf.experts.store import history_path

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
+
 from lf.errors import ConfigError
 from lf.experts import ExpertConfig, ExpertManager
 from lf_router_hybrid import HybridClassifier, HybridConfig, KeywordClassifier, NeuralClassifier, default_experts

@@ -6,8 +6,9 @@ import subprocess
 import sys
 import threading
 
-import lf_router_hybrid
 import pytest
+
+import lf_router_hybrid
 from lf.errors import ConfigError, ModelNotFoundError
 from lf.experts import ExpertConfig, ExpertManager
 from lf.testing import check_plugin

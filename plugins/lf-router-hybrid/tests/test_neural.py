@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from lf.errors import ConfigError, DataError
 from lf_router_hybrid import KeywordClassifier, NeuralClassifier, default_experts
 

@@ -7,12 +7,16 @@ previous definition kept in the history); without one the registry lives in memo
 
 Example::
 
-    from lf.experts import ExpertConfig, ExpertManager
+    from lf.experts import ExpertConfig, ExpertManager, Replica
 
     manager = ExpertManager("experts.yaml")
-    manager.register_expert(ExpertConfig(name="code", description="Programming help",
+    manager.register_expert(ExpertConfig(name="code", description="Programming help", domains=["programming"],
                                          keywords=["python", "bug"], endpoints=[Replica(url="http://127.0.0.1:8001")]))
     manager.list_experts(domain="programming")
+
+    # in each router process, before routing (one stat when nothing changed):
+    if manager.refresh_if_changed():
+        classifier.sync_experts(manager)
 """
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from lf.components import ComponentSpec
 from lf.hookspecs import Register, hookimpl
-
 from lf_router_hybrid.config import HybridConfig, KeywordConfig, NeuralConfig
 
 if TYPE_CHECKING:

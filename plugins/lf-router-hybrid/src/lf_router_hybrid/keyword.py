@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lf.errors import ConfigError
-
 from lf_router_hybrid.base import BaseClassifier, apply_exclusions
 from lf_router_hybrid.types import ClassificationResult, ExpertInfo
 

@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from lf.components import Events, NullEvents
 from lf.errors import ConfigError, DataError
-
 from lf_router_hybrid.base import BaseClassifier, apply_exclusions
 from lf_router_hybrid.types import ClassificationResult, ExpertInfo
 
@@ -487,8 +487,9 @@ class NeuralClassifier(BaseClassifier):
 
     def save_state(self, path: str | os.PathLike[str]) -> Path:
         """Write what training learned (exemplars, thresholds, fine-tuned layers) to a directory."""
-        from lf.atomic import atomic_directory
         from safetensors.torch import save_file
+
+        from lf.atomic import atomic_directory
 
         target = Path(path)
         n_layers = self._trained_layers
