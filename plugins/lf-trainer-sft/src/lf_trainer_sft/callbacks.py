@@ -15,8 +15,6 @@ from transformers import TrainerCallback
 
 from lf_trainer_sft.checkpoints import finalize_checkpoint, rotate
 
-LOG_NAME = "train_log.jsonl"
-
 #: Trainer log keys renamed for people (and the JSON Lines log).
 _RENAME = {"learning_rate": "lr", "num_input_tokens_seen": "tokens"}
 _SKIP = {"total_flos", "train_tokens_per_second"}
@@ -152,34 +150,3 @@ class RankReportCallback(TrainerCallback):  # type: ignore[misc]
 
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(float(value))
-
-
-def truncate_log(log_path: str | Path, step: int) -> None:
-    """Drop log lines after ``step`` (a resumed run re-logs the steps it repeats)."""
-    p = Path(log_path)
-    if not p.is_file():
-        return
-    kept = []
-    for line in p.read_text(encoding="utf-8").splitlines():
-        try:
-            if int(json.loads(line).get("step", 0)) <= step:
-                kept.append(line)
-        except (ValueError, AttributeError):
-            continue
-    from lf.atomic import atomic_write_text
-
-    atomic_write_text(p, "".join(f"{line}\n" for line in kept))
-
-
-def read_log(log_path: str | Path) -> list[dict[str, Any]]:
-    """The records of a JSON Lines training log."""
-    p = Path(log_path)
-    if not p.is_file():
-        return []
-    out = []
-    for line in p.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out

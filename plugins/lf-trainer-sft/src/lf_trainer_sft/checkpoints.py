@@ -160,12 +160,19 @@ def rotate(output_dir: str | os.PathLike[str], keep: int) -> list[Path]:
 
 
 def choose_resume(
-    output_dir: str, resume: str, fingerprint: Mapping[str, str], *, overwrite: bool, say: Any = print
+    output_dir: str,
+    resume: str,
+    fingerprint: Mapping[str, str],
+    *,
+    overwrite: bool,
+    say: Any = print,
+    mutate: bool = True,
 ) -> str | None:
     """The checkpoint to resume from (or None), after checking the output directory's state.
 
     Raises :class:`ConfigError` when ``output_dir`` holds a finished run (unless ``overwrite``),
     when an explicit checkpoint is invalid, or when the checkpoint's fingerprint differs.
+    Only with ``mutate`` (rank 0) are stale files removed.
     """
     root = Path(output_dir)
     finished = root / OUTPUT_MARKER
@@ -176,10 +183,11 @@ def choose_resume(
                 hint="Choose another output_dir, or set overwrite: true to replace it.",
             )
         say(f"overwrite: replacing the finished run in {output_dir}")
-        finished.unlink()
+        if mutate:
+            finished.unlink(missing_ok=True)
         resume = "never"
     if resume == "never":
-        for _, path in list_checkpoints(root):
+        for _, path in list_checkpoints(root) if mutate else []:
             shutil.rmtree(path, ignore_errors=True)
         return None
     if resume == "auto":
@@ -188,7 +196,8 @@ def choose_resume(
             problems = validate_checkpoint(path)
             if problems:
                 say(f"ignoring {path}: {'; '.join(problems)}")
-                shutil.rmtree(path, ignore_errors=True)
+                if mutate:
+                    shutil.rmtree(path, ignore_errors=True)
                 continue
             _check_fingerprint(path, fingerprint)
             say(f"resuming from {path} (step {step})")

@@ -25,15 +25,7 @@ from lf.errors import ConfigError, DependencyMissingError, OutOfMemoryError
 from lf.plugins import get_registry
 
 from lf_trainer_sft import checkpoints as ckpt
-from lf_trainer_sft.callbacks import (
-    LOG_NAME,
-    CheckpointCallback,
-    EarlyStoppingCallback,
-    EventsCallback,
-    RankReportCallback,
-    read_log,
-    truncate_log,
-)
+from lf_trainer_sft.trainlog import LOG_NAME, read_log, truncate_log
 
 RUN_FILE = "lf_run.json"
 
@@ -73,10 +65,16 @@ class BaseTrainJob(abc.ABC):
         train_ds, eval_ds = self._prepare_datasets(train_ds, eval_ds, self.tokenizer)
         self.train_examples = len(train_ds)
         fingerprint = self._fingerprint()
-        resume_from = ckpt.choose_resume(
-            config.output_dir, config.resume, fingerprint, overwrite=config.overwrite, say=self._say_main
-        )
-        self._start_output(fingerprint, resume_from)
+        with self._main_first():  # rank 0 cleans up the output directory, the others then read the result
+            resume_from = ckpt.choose_resume(
+                config.output_dir,
+                config.resume,
+                fingerprint,
+                overwrite=config.overwrite,
+                say=self._say_main,
+                mutate=self.is_main,
+            )
+            self._start_output(fingerprint, resume_from)
 
         spec = self.spec()
         registry = get_registry()
@@ -85,6 +83,13 @@ class BaseTrainJob(abc.ABC):
         model = self._load_model(self.model_path, self.tokenizer)
         registry.call_safely("lf_after_model_load", component=spec, config=config, model=model, tokenizer=self.tokenizer)
         extra = [cb for found in registry.call_safely("lf_train_callbacks", component=spec, config=config) for cb in found]
+
+        from lf_trainer_sft.callbacks import (
+            CheckpointCallback,
+            EarlyStoppingCallback,
+            EventsCallback,
+            RankReportCallback,
+        )
 
         log_path = Path(config.output_dir) / LOG_NAME
         self.progress = EventsCallback(self.events, log_path)
@@ -207,10 +212,11 @@ class BaseTrainJob(abc.ABC):
             "dataloader_num_workers": c.dataloader_num_workers,
             "dataloader_pin_memory": torch.cuda.is_available(),
             "ddp_find_unused_parameters": False,
+            # TRL 1.16 and transformers 5.19 both rescale the loss by the process count when this is on, which
+            # doubles loss and gradients under DDP; per-rank token averaging (then DDP's mean) is correct.
+            "average_tokens_across_devices": False,
             "fsdp": c.fsdp,
         }
-        if c.report_to:
-            args["logging_dir"] = str(Path(c.output_dir) / "runs")
         if c.deepspeed:
             args["deepspeed"] = c.deepspeed
         if c.fsdp_config:
@@ -295,6 +301,19 @@ class BaseTrainJob(abc.ABC):
         from lf.atomic import atomic_write_text
 
         atomic_write_text(out / RUN_FILE, json.dumps(body, indent=1))
+
+    @contextlib.contextmanager
+    def _main_first(self) -> Iterator[None]:
+        """Run the block on rank 0 first, then on the other ranks (a no-op without a launcher)."""
+        if self.world_size <= 1:
+            yield
+            return
+        import torch
+        from accelerate import PartialState
+
+        state = PartialState(backend=None if torch.cuda.is_available() else "gloo")
+        with state.main_process_first():
+            yield
 
     def _say_main(self, text: str) -> None:
         self.events.message(text)
