@@ -160,7 +160,9 @@ def merge_lora(
     if target not in TOLERANCE:
         target = "float32"
     say(f"loading {base_dir} and the adapter")
-    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    from lf_trainer_sft.models import plain_config
+
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32, **plain_config(base_dir))
     peft_model = PeftModel.from_pretrained(model, adapter)
     peft_model.eval()
     has_tok = (Path(adapter) / "tokenizer_config.json").is_file()
@@ -169,9 +171,6 @@ def merge_lora(
     reference = _logits(peft_model, inputs) if inputs is not None else None
     merged = peft_model.merge_and_unload()
     merged = merged.to(getattr(torch, target))
-    qc = getattr(merged.config, "quantization_config", None)
-    if isinstance(qc, dict) and qc.get("quant_method") == "gguf":
-        del merged.config.quantization_config  # a leftover of GGUF conversion; the weights are plain
     with atomic_directory(out_dir, overwrite=overwrite) as staging:
         merged.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
@@ -194,7 +193,8 @@ def merge_lora(
                     "nothing was written.",
                     hint="Merge into float32 (--dtype float32), or check that the base matches the adapter.",
                 )
-    size_base, size_adapter, size_after = dir_size(_weights_only(base_dir)), dir_size(adapter), dir_size(out_dir)
+    size_base, size_after = dir_size(base_dir), dir_size(out_dir)
+    size_adapter = sum(dir_size(f) for f in Path(adapter).glob("adapter_*"))
     metrics.update(base_bytes=size_base, adapter_bytes=size_adapter, merged_bytes=size_after)
     summary = (
         f"merged {adapter} into {base_dir} as {target}: base {size_base / 2**20:.1f} MiB + adapter "
@@ -203,10 +203,6 @@ def merge_lora(
     if "relative_logit_diff" in metrics:
         summary += f"; logits match (max diff {metrics['max_logit_diff']:.2e})"
     return RunResult(output_dir=str(out_dir), metrics=metrics, artifacts={"model": str(out_dir)}, summary=summary)
-
-
-def _weights_only(model_dir: str) -> Path:
-    return Path(model_dir)
 
 
 def _verify_inputs(tokenizer: Any) -> Any:

@@ -210,10 +210,31 @@ def load_model(
     if base is not None:
         from peft import PeftModel
 
-        model = AutoModelForCausalLM.from_pretrained(resolve_model(base), **kwargs)
+        base_path = resolve_model(base)
+        model = AutoModelForCausalLM.from_pretrained(base_path, **plain_config(base_path), **kwargs)
         model = PeftModel.from_pretrained(model, path).merge_and_unload()
         return model
-    return AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    return AutoModelForCausalLM.from_pretrained(path, **plain_config(path), **kwargs)
+
+
+def plain_config(path: str) -> dict[str, Any]:
+    """``{"config": ...}`` without a stale GGUF ``quantization_config`` (its weights are de-quantized floats).
+
+    ``lf models fetch`` converts SmolLM2 from GGUF; its config.json still names GGUF, which would make
+    transformers treat the float weights as quantized (and refuse to train them).
+    """
+    cfg = Path(path) / "config.json"
+    if not cfg.is_file():
+        return {}
+    q = json.loads(cfg.read_text(encoding="utf-8")).get("quantization_config") or {}
+    if q.get("quant_method") != "gguf":
+        return {}
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(path)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    return {"config": config}
 
 
 def count_parameters(model: Any) -> int:
