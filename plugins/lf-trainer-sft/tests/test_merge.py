@@ -65,7 +65,7 @@ def test_adapter_of_another_base_is_refused_before_loading(adapter_dir: Path, tm
     result = run_cli("merge", "lora", "tiny-teacher", str(adapter_dir), str(out))
     assert result.returncode == 3
     err = "".join(result.stderr.split())  # rich wraps long lines
-    assert "doesnotfit" in err and "_proj:adapterlora_" in err
+    assert "doesnotfit" in err and "k_proj:adapterA.weight[8,64]vsbaseweight[64,128]" in err
     assert not out.exists()
 
 
