@@ -81,7 +81,7 @@ def test_smollm2_lora_example_and_merged_model_still_chats(tmp_path: Path, smoll
     out = tmp_path / "smollm2"
     result = run_cli(
         "run", "train", "--plugin", "sft", "--config", "examples/sft-smollm2.yaml", "--set", f"output_dir={out}",
-        "--set", "max_steps=3", "--set", "per_device_train_batch_size=2", "--set", "save_steps=0",
+        "--set", "max_steps=2", "--set", "per_device_train_batch_size=1", "--set", "save_steps=0",
         cwd=REPO, timeout=900,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
