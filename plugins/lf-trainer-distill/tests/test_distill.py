@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import lf_trainer_distill
+import pytest
 from lf.components import NullEvents
 from lf.errors import ConfigError
 from lf.testing import check_plugin, run_cli
@@ -46,7 +45,7 @@ def test_contract() -> None:
 
 def test_loss_is_alpha_kl_t2_plus_one_minus_alpha_ce() -> None:
     import torch
-    import torch.nn.functional as F
+    import torch.nn.functional as nnf
 
     torch.manual_seed(0)
     s, t = torch.randn(2, 5, 11), torch.randn(2, 5, 11)
@@ -56,9 +55,9 @@ def test_loss_is_alpha_kl_t2_plus_one_minus_alpha_ce() -> None:
     loss, kl, ce = distillation_loss(s, t, labels, temperature=T, alpha=alpha)
     mask = labels[:, 1:] != -100
     sm, tm, y = s[:, :-1][mask], t[:, :-1][mask], labels[:, 1:][mask]
-    p_t = F.softmax(tm / T, -1)
-    expected_kl = (p_t * (F.log_softmax(tm / T, -1) - F.log_softmax(sm / T, -1))).sum(-1).mean() * T * T
-    expected_ce = F.cross_entropy(sm, y)
+    p_t = nnf.softmax(tm / T, -1)
+    expected_kl = (p_t * (nnf.log_softmax(tm / T, -1) - nnf.log_softmax(sm / T, -1))).sum(-1).mean() * T * T
+    expected_ce = nnf.cross_entropy(sm, y)
     assert torch.allclose(kl, expected_kl, atol=1e-5) and torch.allclose(ce, expected_ce, atol=1e-5)
     assert torch.allclose(loss, alpha * expected_kl + (1 - alpha) * expected_ce, atol=1e-5)
     same, kl_same, _ = distillation_loss(t, t, labels, temperature=T, alpha=1.0)
@@ -68,7 +67,16 @@ def test_loss_is_alpha_kl_t2_plus_one_minus_alpha_ce() -> None:
 @pytest.mark.slow
 def test_distill_tiny_example_as_written(tmp_path: Path) -> None:
     out = tmp_path / "distill"
-    args = ("run", "train", "--plugin", "distill", "--config", "examples/distill-tiny.yaml", "--set", f"output_dir={out}")
+    args = (
+        "run",
+        "train",
+        "--plugin",
+        "distill",
+        "--config",
+        "examples/distill-tiny.yaml",
+        "--set",
+        f"output_dir={out}",
+    )
     result = run_cli(*args, cwd=REPO)
     assert result.returncode == 0, result.stderr
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]

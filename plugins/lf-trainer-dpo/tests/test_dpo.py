@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import lf_trainer_dpo
+import pytest
 from lf.components import NullEvents
 from lf.errors import ConfigError
 from lf.testing import check_plugin, run_cli
@@ -47,7 +46,9 @@ def test_contract() -> None:
 @pytest.mark.slow
 def test_dpo_tiny_example_as_written(tmp_path: Path) -> None:
     out = tmp_path / "dpo"
-    result = run_cli("run", "train", "--plugin", "dpo", "--config", "examples/dpo-tiny.yaml", "--set", f"output_dir={out}", cwd=REPO)
+    result = run_cli(
+        "run", "train", "--plugin", "dpo", "--config", "examples/dpo-tiny.yaml", "--set", f"output_dir={out}", cwd=REPO
+    )
     assert result.returncode == 0, result.stderr
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in log if "loss" in r]

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from lf.errors import ConfigError, DataError, DependencyMissingError, OutOfMemoryError
 from lf.plugins import plugin_module
 from lf.testing import run_cli
@@ -35,7 +34,9 @@ def assert_output(out: Path, *, adapter: bool = False) -> None:
 @pytest.mark.slow
 def test_sft_tiny_example_as_written(tmp_path: Path) -> None:
     out = tmp_path / "sft"
-    result = run_cli("run", "train", "--plugin", "sft", "--config", "examples/sft-tiny.yaml", "--set", f"output_dir={out}", cwd=REPO)
+    result = run_cli(
+        "run", "train", "--plugin", "sft", "--config", "examples/sft-tiny.yaml", "--set", f"output_dir={out}", cwd=REPO
+    )
     assert result.returncode == 0, result.stderr
     assert_output(out)
     assert (out / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -48,7 +49,9 @@ def test_sft_tiny_example_as_written(tmp_path: Path) -> None:
 
     tok = AutoTokenizer.from_pretrained(out)
     model = AutoModelForCausalLM.from_pretrained(out)
-    ids = tok.apply_chat_template([{"role": "user", "content": "Hi"}], add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    ids = tok.apply_chat_template(
+        [{"role": "user", "content": "Hi"}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     generated = model.generate(**ids, max_new_tokens=8, do_sample=False)
     assert generated.shape[1] > ids["input_ids"].shape[1]
 
@@ -57,7 +60,15 @@ def test_sft_tiny_example_as_written(tmp_path: Path) -> None:
 def test_pretrain_tiny_example_as_written(tmp_path: Path) -> None:
     out = tmp_path / "pretrain"
     result = run_cli(
-        "run", "train", "--plugin", "pretrain", "--config", "examples/pretrain-tiny.yaml", "--set", f"output_dir={out}", cwd=REPO
+        "run",
+        "train",
+        "--plugin",
+        "pretrain",
+        "--config",
+        "examples/pretrain-tiny.yaml",
+        "--set",
+        f"output_dir={out}",
+        cwd=REPO,
     )
     assert result.returncode == 0, result.stderr
     assert_output(out)
@@ -67,7 +78,6 @@ def test_pretrain_tiny_example_as_written(tmp_path: Path) -> None:
 
 def test_group_texts_makes_full_blocks(tiny_dir: Path) -> None:
     from datasets import Dataset
-
     from lf_trainer_sft.models import load_tokenizer
     from lf_trainer_sft.pretrain import group_texts
 
@@ -149,7 +159,9 @@ def test_cuda_oom_becomes_a_clear_error(tmp_path: Path, events: Any, sft_registr
         ('{"messages": [{"role": "user"}]}\n{"messages": []}\n', "none of the 2 records is valid"),
     ],
 )
-def test_bad_data_stops_before_the_model_loads(tmp_path: Path, events: Any, content: str, message: str, quick_sft: Any) -> None:
+def test_bad_data_stops_before_the_model_loads(
+    tmp_path: Path, events: Any, content: str, message: str, quick_sft: Any
+) -> None:
     data = tmp_path / "bad.jsonl"
     data.write_text(content)
     # the model does not exist either: reaching it would raise a different error
@@ -162,7 +174,9 @@ def test_qlora_on_cpu_is_refused_clearly(tmp_path: Path, events: Any, quick_sft:
         SFTTrainer().run(quick_sft(tmp_path / "out", method="lora", quantization="4bit"), events)
 
 
-def test_report_to_a_missing_package(tmp_path: Path, events: Any, monkeypatch: pytest.MonkeyPatch, quick_sft: Any) -> None:
+def test_report_to_a_missing_package(
+    tmp_path: Path, events: Any, monkeypatch: pytest.MonkeyPatch, quick_sft: Any
+) -> None:
     import importlib.util
 
     real = importlib.util.find_spec
@@ -171,7 +185,9 @@ def test_report_to_a_missing_package(tmp_path: Path, events: Any, monkeypatch: p
         SFTTrainer().run(quick_sft(tmp_path / "out", report_to=["wandb"]), events)
 
 
-def test_report_to_wandb_with_a_mocked_wandb(tmp_path: Path, events: Any, monkeypatch: pytest.MonkeyPatch, quick_sft: Any) -> None:
+def test_report_to_wandb_with_a_mocked_wandb(
+    tmp_path: Path, events: Any, monkeypatch: pytest.MonkeyPatch, quick_sft: Any
+) -> None:
     fake = tmp_path / "fake"
     (fake / "wandb" / "sdk" / "lib").mkdir(parents=True)
     (fake / "wandb" / "sdk" / "__init__.py").write_text("")
@@ -194,7 +210,7 @@ def test_report_to_wandb_with_a_mocked_wandb(tmp_path: Path, events: Any, monkey
     assert any("train/loss" in entry for entry in logged)
 
 
-FAKE_WANDB = '''
+FAKE_WANDB = """
 import json, os
 run = None
 summary = {}
@@ -255,7 +271,7 @@ def watch(*a, **k):
 
 def finish(*a, **k):
     _write({"finish": True})
-'''
+"""
 
 
 def test_report_to_tensorboard(tmp_path: Path, events: Any, quick_sft: Any) -> None:
@@ -284,9 +300,18 @@ def test_packing_and_padding_free_train(tmp_path: Path, events: Any, mode: dict[
 def test_lora_defaults_by_architecture_and_size(tmp_path: Path, events: Any, quick_sft: Any) -> None:
     from lf_trainer_sft.models import LORA_TARGETS, recommended_lora
 
-    assert LORA_TARGETS["llama"] == LORA_TARGETS["mistral"] == LORA_TARGETS["qwen2"] == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    assert (
+        LORA_TARGETS["llama"]
+        == LORA_TARGETS["mistral"]
+        == LORA_TARGETS["qwen2"]
+        == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    )
     assert LORA_TARGETS["gpt2"] == ["c_attn", "c_proj"] and LORA_TARGETS["falcon"] == ["query_key_value", "dense"]
-    assert recommended_lora(135_000_000) == (8, 16) and recommended_lora(7e9) == (16, 32) and recommended_lora(70e9) == (32, 64)
+    assert (
+        recommended_lora(135_000_000) == (8, 16)
+        and recommended_lora(7e9) == (16, 32)
+        and recommended_lora(70e9) == (32, 64)
+    )
     result = SFTTrainer().run(quick_sft(tmp_path / "out", method="lora", max_steps=2), events)
     adapter = json.loads((tmp_path / "out" / "adapter_config.json").read_text())
     assert sorted(adapter["target_modules"]) == ["k_proj", "o_proj", "q_proj", "v_proj"]
@@ -301,7 +326,9 @@ def test_resume_refused_when_the_data_changed(tmp_path: Path, events: Any, quick
     SFTTrainer().run(quick_sft(out, data=str(data)), events)
     (out / "lf_output.json").unlink()  # as if the run had crashed after its last checkpoint
     with data.open("a") as f:
-        f.write(json.dumps({"messages": [{"role": "user", "content": "new"}, {"role": "assistant", "content": "x"}]}) + "\n")
+        f.write(
+            json.dumps({"messages": [{"role": "user", "content": "new"}, {"role": "assistant", "content": "x"}]}) + "\n"
+        )
     with pytest.raises(ConfigError) as info:
         SFTTrainer().run(quick_sft(out, data=str(data)), events)
     assert "Refusing to resume" in info.value.message and "data: was" in info.value.message

@@ -6,7 +6,7 @@ token of text data)::
     alpha * KL(teacher_T || student_T) * T^2  +  (1 - alpha) * CE(student, labels)
     + hidden_weight * mean_i MSE(proj_i(student_hidden[s_i]), teacher_hidden[t_i])
 
-where ``x_T = softmax(logits / T)`` - ``F.kl_div(log student_T, teacher_T)``, Hinton et
+where ``x_T = softmax(logits / T)`` - ``nnf.kl_div(log student_T, teacher_T)``, Hinton et
 al.'s soft-label loss, the term SDD 8.1 writes as ``KL(p_s, p_t) * T^2``. The teacher runs
 in eval mode under ``torch.no_grad``; its parameters never receive gradients. Feature
 distillation learns one linear projection per layer pair (student width -> teacher width);
@@ -20,9 +20,9 @@ from typing import Any, ClassVar
 
 from lf.components import Events, TrainResult
 from lf.errors import ConfigError
+from lf_trainer_sft.runtime import BaseTrainJob
 
 from lf_trainer_distill.config import DistillConfig
-from lf_trainer_sft.runtime import BaseTrainJob
 
 PROJECTIONS_FILE = "distill_projections.safetensors"
 
@@ -31,17 +31,17 @@ def distillation_loss(
     student_logits: Any, teacher_logits: Any, labels: Any, *, temperature: float, alpha: float
 ) -> tuple[Any, Any, Any]:
     """``(loss, kl, ce)`` over next-token positions whose label is not -100."""
-    import torch.nn.functional as F
+    import torch.nn.functional as nnf
 
     s = student_logits[:, :-1]
     t = teacher_logits[:, :-1]
     y = labels[:, 1:]
     mask = y != -100
     s, t, y = s[mask].float(), t[mask].float(), y[mask]
-    ce = F.cross_entropy(s, y)
-    kl = F.kl_div(
-        F.log_softmax(s / temperature, dim=-1),
-        F.log_softmax(t / temperature, dim=-1),
+    ce = nnf.cross_entropy(s, y)
+    kl = nnf.kl_div(
+        nnf.log_softmax(s / temperature, dim=-1),
+        nnf.log_softmax(t / temperature, dim=-1),
         log_target=True,
         reduction="batchmean",
     ) * (temperature**2)
@@ -56,7 +56,9 @@ def compare_vocabularies(student: Any, teacher: Any) -> None:
     example = next((tok for tok, i in sorted(sv.items(), key=lambda kv: kv[1]) if tv.get(tok) != i), None)
     detail = ""
     if example is not None:
-        detail = f"; e.g. {example!r} is id {sv[example]} for the student and {tv.get(example, 'absent')} for the teacher"
+        detail = (
+            f"; e.g. {example!r} is id {sv[example]} for the student and {tv.get(example, 'absent')} for the teacher"
+        )
     raise ConfigError(
         f"The student's and the teacher's vocabularies differ ({len(sv)} vs {len(tv)} tokens{detail}): "
         "logit distillation compares the two distributions token by token, so they must share one tokenizer.",
@@ -68,7 +70,7 @@ def _trainer_class() -> Any:
     import torch
     from transformers import Trainer
 
-    class KDTrainer(Trainer):  # type: ignore[misc, valid-type]
+    class KDTrainer(Trainer):
         """A transformers Trainer whose loss distills ``teacher`` into the model."""
 
         def __init__(self, *args: Any, teacher: Any, settings: DistillConfig, projections: Any, **kwargs: Any):
@@ -133,7 +135,7 @@ def _trainer_class() -> Any:
             if self.projections is not None and len(self.projections) and self.args.should_save:
                 from safetensors.torch import save_file
 
-                folder = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
+                folder = Path(str(self.args.output_dir)) / f"checkpoint-{self.state.global_step}"
                 state = {k: v.detach().cpu().contiguous() for k, v in self.projections.state_dict().items()}
                 save_file(state, str(folder / PROJECTIONS_FILE))
 
@@ -154,7 +156,7 @@ class DistillTrainer(BaseTrainJob):
     component: ClassVar[str] = "distill"
     shape: ClassVar[str] = "chat"
 
-    def run(self, config: DistillConfig, events: Events) -> TrainResult:  # type: ignore[override]
+    def run(self, config: DistillConfig, events: Events) -> TrainResult:
         """Train; see :class:`~lf_trainer_distill.config.DistillConfig` for every option."""
         if config.temperature <= 0:
             raise ConfigError(f"'temperature' must be positive, found {config.temperature}.")

@@ -13,9 +13,9 @@ from typing import Any, ClassVar
 
 from lf.components import Events, TrainResult
 from lf.errors import ConfigError
+from lf_trainer_sft.runtime import BaseTrainJob
 
 from lf_trainer_dpo.config import DPOConfig, ORPOConfig
-from lf_trainer_sft.runtime import BaseTrainJob
 
 _REWARD_KEYS = {
     "rewards/accuracies": "reward_accuracy",
@@ -64,7 +64,7 @@ class DPOTrainer(_PreferenceJob):
 
     component: ClassVar[str] = "dpo"
 
-    def run(self, config: DPOConfig, events: Events) -> TrainResult:  # type: ignore[override]
+    def run(self, config: DPOConfig, events: Events) -> TrainResult:
         """Train; see :class:`~lf_trainer_dpo.config.DPOConfig` for every option."""
         if config.beta <= 0:
             raise ConfigError(f"'beta' must be positive, found {config.beta}.")
@@ -128,7 +128,7 @@ class DPOTrainer(_PreferenceJob):
 def _reference_free_class() -> Any:
     from trl import DPOTrainer as TRLTrainer
 
-    class ReferenceFreeDPO(TRLTrainer):  # type: ignore[misc, valid-type]
+    class ReferenceFreeDPO(TRLTrainer):
         """DPO against a uniform reference: every reference log-probability is 0."""
 
         def _precompute_ref_logps(self, dataset: Any, name: str, batch_size: int) -> Any:
@@ -144,7 +144,7 @@ class ORPOTrainer(_PreferenceJob):
     component: ClassVar[str] = "orpo"
     default_lr: ClassVar[tuple[float, float]] = (5e-5, 5e-6)
 
-    def run(self, config: ORPOConfig, events: Events) -> TrainResult:  # type: ignore[override]
+    def run(self, config: ORPOConfig, events: Events) -> TrainResult:
         """Train; see :class:`~lf_trainer_dpo.config.ORPOConfig` for every option."""
         if config.beta <= 0:
             raise ConfigError(f"'beta' must be positive, found {config.beta}.")

@@ -1,5 +1,8 @@
-"""Trainer callbacks: progress and metrics to ``events``, the JSON Lines log, checkpoint
-markers and rotation, early stopping, and a per-rank report under a launcher."""
+"""Trainer callbacks (imported when a run starts: they subclass transformers' TrainerCallback).
+
+Progress and metrics to ``events``, the JSON Lines log, checkpoint markers and rotation,
+early stopping, and a per-rank report under a launcher.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ _RENAME = {"learning_rate": "lr", "num_input_tokens_seen": "tokens"}
 _SKIP = {"total_flos", "train_tokens_per_second"}
 
 
-class EventsCallback(TrainerCallback):  # type: ignore[misc]
+class EventsCallback(TrainerCallback):
     """Reports every step to the ``events`` sink and appends each log to ``train_log.jsonl`` (rank 0)."""
 
     def __init__(self, events: Any, log_path: str | Path, *, description: str = "training") -> None:
@@ -74,7 +77,7 @@ class EventsCallback(TrainerCallback):  # type: ignore[misc]
         )
 
 
-class CheckpointCallback(TrainerCallback):  # type: ignore[misc]
+class CheckpointCallback(TrainerCallback):
     """Marks each checkpoint complete (rank 0, after every file is written), then rotates."""
 
     def __init__(self, output_dir: str, fingerprint: Mapping[str, str], keep: int) -> None:
@@ -101,7 +104,7 @@ class CheckpointCallback(TrainerCallback):  # type: ignore[misc]
         rotate(self.output_dir, self.keep)
 
 
-class EarlyStoppingCallback(TrainerCallback):  # type: ignore[misc]
+class EarlyStoppingCallback(TrainerCallback):
     """Stops training when eval loss has not improved by ``threshold`` for ``patience`` evaluations."""
 
     def __init__(self, patience: int, threshold: float = 0.0) -> None:
@@ -127,7 +130,7 @@ class EarlyStoppingCallback(TrainerCallback):  # type: ignore[misc]
             self.stopped_at = state.global_step
 
 
-class RankReportCallback(TrainerCallback):  # type: ignore[misc]
+class RankReportCallback(TrainerCallback):
     """Under a launcher, each rank says how many steps it ran (on stderr) when training ends."""
 
     def __init__(self) -> None:

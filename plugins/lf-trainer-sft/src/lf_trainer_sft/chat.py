@@ -27,7 +27,7 @@ FALLBACK_CHAT_TEMPLATE = (
 IGNORE = -100
 
 
-class TemplateNotPrefixStable(Exception):
+class TemplateNotPrefixStableError(Exception):
     """Rendering a longer conversation changed the text of its earlier turns."""
 
 
@@ -53,7 +53,7 @@ def assistant_spans(tokenizer: Any, messages: Sequence[dict[str, Any]]) -> tuple
         before = _render(tokenizer, messages[:i], generation_prompt=True)
         upto = _render(tokenizer, messages[: i + 1], generation_prompt=False)
         if not full.startswith(before) or not full.startswith(upto) or len(upto) <= len(before):
-            raise TemplateNotPrefixStable(f"turn {i}")
+            raise TemplateNotPrefixStableError(f"turn {i}")
         end = len(upto.rstrip())
         spans.append((len(before), end if end > len(before) else len(upto)))
     if spans:
@@ -76,7 +76,7 @@ def encode_chat(
     """``input_ids`` and ``labels`` (``-100`` where no loss) for one conversation."""
     try:
         full, spans = assistant_spans(tokenizer, messages)
-    except TemplateNotPrefixStable:
+    except TemplateNotPrefixStableError:
         return _encode_with_generation_markers(tokenizer, messages, max_length=max_length, train_on=train_on)
     ids, trained = _tokenize_spans(tokenizer, full, spans)
     ids, trained = ids[:max_length], trained[:max_length]

@@ -134,7 +134,7 @@ def read_marker(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def finalize_checkpoint(path: str | os.PathLike[str], fingerprint: Mapping[str, str], **extra: Any) -> None:
-    """fsync every file of a written checkpoint, then add its marker atomically."""
+    """Fsync every file of a written checkpoint, then add its marker atomically."""
     p = Path(path)
     files: dict[str, int] = {}
     for f in sorted(p.rglob("*")):

@@ -63,11 +63,10 @@ def preview_cmd(
     """
     from itertools import islice
 
-    from rich.markup import escape
-
     from lf.cli.console import console
     from lf.data import check_for_training, iter_normalized
     from lf.errors import ConfigError
+    from rich.markup import escape
 
     from lf_trainer_sft.chat import IGNORE, encode_chat, preview_segments
     from lf_trainer_sft.models import load_tokenizer, resolve_model

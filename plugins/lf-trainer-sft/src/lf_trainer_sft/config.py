@@ -87,9 +87,7 @@ class TrainConfigBase(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     save_steps: Annotated[int, _d("Write a checkpoint every N steps (0: only at the end).")] = 500
     save_total_limit: Annotated[int, _d("Keep only the last K checkpoints.")] = 3
     eval_steps: Annotated[int | None, _d("Evaluate every N steps; null: with each checkpoint.")] = None
-    early_stopping_patience: Annotated[
-        int, _d("Stop when eval loss has not improved for N evaluations (0: off).")
-    ] = 0
+    early_stopping_patience: Annotated[int, _d("Stop when eval loss has not improved for N evaluations (0: off).")] = 0
     early_stopping_threshold: Annotated[float, _d("Smallest eval-loss decrease that counts as better.")] = 0.0
     report_to: Annotated[
         list[Literal["tensorboard", "wandb"]], _d("Also log to TensorBoard and/or W&B (when installed).")

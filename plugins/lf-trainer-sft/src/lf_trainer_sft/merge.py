@@ -108,7 +108,9 @@ def _check_shapes(base_dir: Path, adapter_dir: Path, named: str) -> None:
         out_features, in_features = base_shapes[target][0], base_shapes[target][-1]
         ok = shape[-1] == in_features if ".lora_A." in key else shape[0] == out_features
         if not ok:
-            mismatches.append(f"{module}: adapter {key.split('.lora_')[1]} {shape} vs base weight {base_shapes[target]}")
+            mismatches.append(
+                f"{module}: adapter {key.split('.lora_')[1]} {shape} vs base weight {base_shapes[target]}"
+            )
         else:
             matched += 1
     if mismatches or not matched:
@@ -140,8 +142,8 @@ def merge_lora(
 ) -> RunResult:
     """Merge ``adapter`` into ``base`` and write a plain model to ``out``; returns sizes and the check."""
     import torch
-
     from lf.atomic import atomic_directory
+
     from lf_trainer_sft.models import generation_config, load_tokenizer, resolve_model
 
     say = say or (lambda _text: None)

@@ -89,7 +89,8 @@ def tiny_model_path(name: str) -> Path:
     marker = out / ".lf-complete"
     if not marker.exists():
         with atomic_directory(out, overwrite=True) as staging:
-            tiny_model(staging, **TINY_MODELS[name])
+            options: dict[str, Any] = dict(TINY_MODELS[name])
+            tiny_model(staging, **options)
             (staging / ".lf-complete").write_text(name + "\n")
     return out
 
@@ -149,7 +150,9 @@ def check_quantization(quantization: str, method: str) -> None:
     import importlib.util
 
     if importlib.util.find_spec("bitsandbytes") is None:
-        raise DependencyMissingError.for_package("bitsandbytes", "QLoRA (quantization: 4bit/8bit)", "'lf-trainer-sft[qlora]'")
+        raise DependencyMissingError.for_package(
+            "bitsandbytes", "QLoRA (quantization: 4bit/8bit)", "'lf-trainer-sft[qlora]'"
+        )
 
 
 def load_tokenizer(path: str, chat_template: str | None = None) -> Any:

@@ -21,7 +21,7 @@ def group_texts(dataset: Any, tokenizer: Any, block_size: int) -> Any:
 
     def tokenize(batch: dict[str, list[str]]) -> dict[str, list[list[int]]]:
         ids = tokenizer(batch["text"], add_special_tokens=False)["input_ids"]
-        return {"ids": [x + [eos] if eos is not None else x for x in ids]}
+        return {"ids": [[*x, eos] if eos is not None else x for x in ids]}
 
     def group(batch: dict[str, list[list[int]]]) -> dict[str, list[list[int]]]:
         flat = [t for ids in batch["ids"] for t in ids]
@@ -39,7 +39,7 @@ class PretrainTrainer(BaseTrainJob):
     component: ClassVar[str] = "pretrain"
     shape: ClassVar[str] = "text"
 
-    def run(self, config: PretrainConfig, events: Events) -> TrainResult:  # type: ignore[override]
+    def run(self, config: PretrainConfig, events: Events) -> TrainResult:
         """Train; see :class:`~lf_trainer_sft.config.PretrainConfig` for every option."""
         if config.block_size < 8:
             from lf.errors import ConfigError

@@ -81,8 +81,12 @@ class BaseTrainJob(abc.ABC):
         registry.call_safely("lf_before_model_load", component=spec, config=config)
         self.events.message(f"loading {config.model} ({self.model_path})")
         model = self._load_model(self.model_path, self.tokenizer)
-        registry.call_safely("lf_after_model_load", component=spec, config=config, model=model, tokenizer=self.tokenizer)
-        extra = [cb for found in registry.call_safely("lf_train_callbacks", component=spec, config=config) for cb in found]
+        registry.call_safely(
+            "lf_after_model_load", component=spec, config=config, model=model, tokenizer=self.tokenizer
+        )
+        extra = [
+            cb for found in registry.call_safely("lf_train_callbacks", component=spec, config=config) for cb in found
+        ]
 
         from lf_trainer_sft.callbacks import (
             CheckpointCallback,
@@ -273,9 +277,13 @@ class BaseTrainJob(abc.ABC):
         if c.eval_data:
             data += f"; eval {ckpt.data_identity(c.eval_data)}"
         lora = c.lora
-        adapter = "full fine-tuning" if c.method == "full" else (
-            f"lora r={lora.r or 'auto'} alpha={lora.alpha or 'auto'} targets={lora.target_modules or 'auto'} "
-            f"modules_to_save={lora.modules_to_save} quantization={c.quantization}"
+        adapter = (
+            "full fine-tuning"
+            if c.method == "full"
+            else (
+                f"lora r={lora.r or 'auto'} alpha={lora.alpha or 'auto'} targets={lora.target_modules or 'auto'} "
+                f"modules_to_save={lora.modules_to_save} quantization={c.quantization}"
+            )
         )
         return {
             "model": ckpt.model_identity(self.model_path),
@@ -363,7 +371,7 @@ class BaseTrainJob(abc.ABC):
 
             self.events.message("merging the adapter into its base model")
             report = merge_lora(self.model_path, str(out), str(out / "merged"), dtype=c.merge_dtype, overwrite=True)
-            artifacts["merged"] = report.output_dir
+            artifacts["merged"] = str(out / "merged")
             self.merge_report = report
         for name, path in artifacts.items():
             self.events.artifact(name, path)
@@ -464,6 +472,4 @@ def oom_guard(config: Any) -> Iterator[None]:
             tips.append("train a LoRA adapter (method: lora)")
         if c.quantization == "none":
             tips.append("use QLoRA (method: lora, quantization: 4bit)")
-        raise OutOfMemoryError(
-            "The device ran out of memory while training.", hint="; ".join(tips) + "."
-        ) from None
+        raise OutOfMemoryError("The device ran out of memory while training.", hint="; ".join(tips) + ".") from None

@@ -22,7 +22,7 @@ class SFTTrainer(BaseTrainJob):
     component: ClassVar[str] = "sft"
     shape: ClassVar[str] = "chat"
 
-    def run(self, config: SFTConfig, events: Events) -> TrainResult:  # type: ignore[override]
+    def run(self, config: SFTConfig, events: Events) -> TrainResult:
         """Train; see :class:`~lf_trainer_sft.config.SFTConfig` for every option."""
         return super().run(config, events)
 
