@@ -118,7 +118,13 @@ class BaseTrainJob(abc.ABC):
 
     def spec(self) -> ComponentSpec:
         """This trainer's registered component (what the lifecycle hooks receive)."""
-        return get_registry().get("train", self.component)
+        from lf.errors import PluginError
+
+        try:
+            return get_registry().get("train", self.component)
+        except PluginError:  # used from Python with a registry that does not hold this plugin
+            impl = f"{type(self).__module__}:{type(self).__name__}"
+            return ComponentSpec(kind="train", name=self.component, summary=self.component, impl=impl)
 
     def check_config(self) -> None:
         """Reject impossible settings before any data or model loads."""
