@@ -70,6 +70,14 @@ def _processes(nproc: int | None, launcher: str) -> int:
     return torch.cuda.device_count() if torch.cuda.device_count() > 1 else 1
 
 
+def _cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
 def _launch(launcher: str, procs: int, args: list[str]) -> int:
     """Run ``lf ARGS`` under the launcher with ``procs`` processes; returns its exit code."""
     import shutil
@@ -80,8 +88,11 @@ def _launch(launcher: str, procs: int, args: list[str]) -> int:
 
     lf_script = str(Path(sys.executable).with_name("lf")) if Path(sys.executable).with_name("lf").exists() else None
     lf_script = lf_script or shutil.which("lf") or "lf"
+    if launcher == "accelerate" and not _cuda():
+        info("accelerate starts several CPU processes only through MPI; using torchrun (gloo) instead")
+        launcher = "torchrun"
     if launcher == "accelerate":
-        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(procs)]
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(procs)]
         cmd += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", lf_script, *args]
     else:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={procs}"]
