@@ -32,10 +32,37 @@ from _util import table
 
 REPO = Path(__file__).resolve().parents[1]
 
-WORDS = (
-    "the model learns to follow instructions and answer questions about code math history science cooking "
-    "travel music with short clear sentences that stay on topic while giving useful detail"
-).split()
+WORDS = [
+    "the",
+    "model",
+    "learns",
+    "to",
+    "follow",
+    "instructions",
+    "and",
+    "answer",
+    "questions",
+    "about",
+    "code",
+    "math",
+    "history",
+    "science",
+    "cooking",
+    "travel",
+    "music",
+    "with",
+    "short",
+    "clear",
+    "sentences",
+    "that",
+    "stay",
+    "on",
+    "topic",
+    "while",
+    "giving",
+    "useful",
+    "detail",
+]
 
 
 def make_data(path: Path, n: int, *, variable: bool, seed: int = 0) -> Path:
@@ -113,7 +140,10 @@ def worker(kind: str, model: str, data: Path, out: Path, batch: int, max_length:
             **common,
         )
         trainer = TRLTrainer(
-            model=net, args=args, train_dataset=load_dataset("json", data_files=str(data))["train"], processing_class=tok
+            model=net,
+            args=args,
+            train_dataset=load_dataset("json", data_files=str(data))["train"],
+            processing_class=tok,
         )
         output = trainer.train()
         runtime = float(output.metrics["train_runtime"])
@@ -144,7 +174,9 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=48, help="conversations per case")
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.model, args.data, args.out, args.batch, args.max_length, args.packing)))
+        print(
+            json.dumps(worker(args.worker, args.model, args.data, args.out, args.batch, args.max_length, args.packing))
+        )
         return
 
     from lf.models import fetch_embedded
@@ -175,7 +207,8 @@ def main() -> None:
                 ]
             )
             print(f"done: {title}", file=sys.stderr, flush=True)
-    print(f"SmolLM2-135M-Instruct, fp32 CPU, {args.examples} conversations, batch {args.batch}, max_length {args.max_length}")
+    setup = f"{args.examples} conversations, batch {args.batch}, max_length {args.max_length}"
+    print(f"SmolLM2-135M-Instruct, fp32 CPU, {setup}")
     header = ["case", "tokens", "TRL tok/s", "lf tok/s", "lf/TRL", "TRL peak MiB", "lf peak MiB", "lf/TRL mem"]
     print(table(rows, header))
     print("goals: (a) lf/TRL tok/s >= 1.0; (b) >= 1.3x with lf/TRL memory <= 1.0")
