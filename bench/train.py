@@ -6,9 +6,10 @@ checkpointing, no bf16 - TRL's own defaults turn on bf16 autocast and gradient
 checkpointing, so the baseline sets them off to match).
 
 * (a) equal settings: both pad each batch (lf's `packing: false`); goal ratio >= 1.0.
-* (b) variable-length chat data: lf packs examples into rows (best-fit decreasing,
-  padding-free, attention kept inside each example); TRL pads each batch. Goal: >= 1.3x
-  tokens/s with peak memory no higher.
+* (b) variable-length chat data: TRL pads each batch; lf either batches examples of
+  similar length (`group_by_length`) or packs them into rows (`packing`: best-fit
+  decreasing, padding-free, attention kept inside each example). Goal: >= 1.3x tokens/s
+  with peak memory no higher.
 
 tokens/s = real (non-padding) tokens of one epoch / the Trainer's own train_runtime (both
 tokenize the same conversations with the same chat template). Peak memory is each run's
@@ -90,7 +91,9 @@ def real_tokens(model: str, data: Path, max_length: int) -> int:
     return total
 
 
-def worker(kind: str, model: str, data: Path, out: Path, batch: int, max_length: int, packing: bool) -> dict[str, Any]:
+def worker(
+    kind: str, model: str, data: Path, out: Path, batch: int, max_length: int, packing: bool, grouped: bool
+) -> dict[str, Any]:
     """One training run in this process; returns its runtime and peak RSS."""
     common: dict[str, Any] = {
         "per_device_train_batch_size": batch,
@@ -112,6 +115,7 @@ def worker(kind: str, model: str, data: Path, out: Path, batch: int, max_length:
             method="full",
             max_length=max_length,
             packing=packing,
+            group_by_length=grouped,
             save_steps=0,
             plot=False,
             warmup_ratio=0.0,
@@ -152,10 +156,13 @@ def worker(kind: str, model: str, data: Path, out: Path, batch: int, max_length:
     return {"runtime": runtime, "steps": steps, "peak_mib": peak}
 
 
-def run_worker(kind: str, model: str, data: Path, batch: int, max_length: int, packing: bool) -> dict[str, Any]:
+def run_worker(
+    kind: str, model: str, data: Path, batch: int, max_length: int, packing: bool = False, grouped: bool = False
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp:
         cmd = [sys.executable, __file__, "--worker", kind, "--model", model, "--data", str(data), "--out", tmp]
         cmd += ["--batch", str(batch), "--max-length", str(max_length)] + (["--packing"] if packing else [])
+        cmd += ["--grouped"] if grouped else []
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
         if proc.returncode != 0:
             raise SystemExit(f"{kind} run failed:\n{proc.stderr[-3000:]}")
@@ -171,6 +178,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--packing", action="store_true")
+    parser.add_argument("--grouped", action="store_true")
     parser.add_argument("--examples", type=int, default=48, help="conversations per case")
     args = parser.parse_args()
     if args.worker:
@@ -185,14 +193,19 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         cases = [
-            ("a) equal settings (padding)", False, False),
-            ("b) variable lengths, lf packing", True, True),
+            ("a) equal settings (padding)", False, {}),
+            ("b) variable lengths, lf group_by_length", True, {"grouped": True}),
+            ("b) variable lengths, lf packing", True, {"packing": True}),
         ]
-        for title, variable, packing in cases:
-            data = make_data(Path(tmp) / f"{int(variable)}.jsonl", args.examples, variable=variable)
-            tokens = real_tokens(model, data, args.max_length)
-            trl = run_worker("trl", model, data, args.batch, args.max_length, False)
-            lf = run_worker("lf", model, data, args.batch, args.max_length, packing)
+        baselines: dict[bool, tuple[int, dict[str, Any]]] = {}
+        for title, variable, options in cases:
+            if variable not in baselines:
+                data = make_data(Path(tmp) / f"{int(variable)}.jsonl", args.examples, variable=variable)
+                tokens = real_tokens(model, data, args.max_length)
+                baselines[variable] = (tokens, run_worker("trl", model, data, args.batch, args.max_length))
+            tokens, trl = baselines[variable]
+            data = Path(tmp) / f"{int(variable)}.jsonl"
+            lf = run_worker("lf", model, data, args.batch, args.max_length, **options)
             trl_tps, lf_tps = tokens / trl["runtime"], tokens / lf["runtime"]
             rows.append(
                 [

@@ -288,7 +288,7 @@ def test_eval_split_and_early_stopping(tmp_path: Path, events: Any, quick_sft: A
     assert any("eval_loss" in r for r in read_jsonl(tmp_path / "out" / "train_log.jsonl"))
 
 
-@pytest.mark.parametrize("mode", [{"packing": True}, {"padding_free": True}])
+@pytest.mark.parametrize("mode", [{"packing": True}, {"padding_free": True}, {"group_by_length": True}])
 def test_packing_and_padding_free_train(tmp_path: Path, events: Any, mode: dict[str, bool], quick_sft: Any) -> None:
     result = SFTTrainer().run(quick_sft(tmp_path / "out", max_length=256, **mode), events)
     assert result.global_step == 4 and result.metrics["last_loss"] < result.metrics["first_loss"]

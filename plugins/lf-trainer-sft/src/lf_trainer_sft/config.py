@@ -113,6 +113,9 @@ class SFTConfig(TrainConfigBase, kw_only=True, forbid_unknown_fields=True):
     packing: Annotated[
         bool, _d("Pack examples into max_length rows (padding-free, attention kept inside each example).")
     ] = False
+    group_by_length: Annotated[
+        bool, _d("Batch examples of similar length together (little padding, no change to attention).")
+    ] = False
     padding_free: Annotated[bool, _d("Concatenate each batch without padding (no packing across batches).")] = False
     chat_template: Annotated[
         str | None,

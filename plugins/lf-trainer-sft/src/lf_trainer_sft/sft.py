@@ -32,6 +32,7 @@ class SFTTrainer(BaseTrainJob):
             "max_length": c.max_length,
             "train_on": c.train_on,
             "packing": c.packing,
+            "group_by_length": c.group_by_length,
             "chat_template": "custom" if c.chat_template else "tokenizer",
         }
 
@@ -63,6 +64,7 @@ class SFTTrainer(BaseTrainJob):
             max_length=c.max_length if c.packing or not c.padding_free else None,
             packing=c.packing,
             padding_free=c.padding_free,
+            train_sampling_strategy="group_by_length" if c.group_by_length else "random",
             dataset_num_proc=None,
         )
         return TRLTrainer(
