@@ -182,9 +182,9 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=48, help="conversations per case")
     args = parser.parse_args()
     if args.worker:
-        print(
-            json.dumps(worker(args.worker, args.model, args.data, args.out, args.batch, args.max_length, args.packing))
-        )
+        a = args
+        run = worker(a.worker, a.model, a.data, a.out, a.batch, a.max_length, a.packing, a.grouped)
+        print(json.dumps(run))
         return
 
     from lf.models import fetch_embedded
