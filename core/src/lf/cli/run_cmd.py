@@ -21,6 +21,12 @@ def run(
         None, "--set", "-s", help="Override one option, e.g. --set lora.r=16 (repeatable)."
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and exit without running."),
+    nproc: int | None = typer.Option(
+        None, "--nproc", help="train: run N processes (DDP; gloo on CPU). Default: one per GPU when >1 is visible."
+    ),
+    launcher: str = typer.Option(
+        "torchrun", "--launcher", help="train: how to start the processes: torchrun, accelerate or none."
+    ),
 ) -> None:
     """Run a component: train a model, start a server, quantize, generate data.
 
@@ -30,8 +36,69 @@ def run(
 
     Options come from the config file, then LF_<NAME>_<OPTION> environment variables,
     then --set (the last one wins). `lf config show KIND NAME` prints every option.
+    Training starts itself under torchrun/accelerate when --nproc N or several GPUs say so.
     """
+    if kind == "train" and not dry_run:
+        procs = _processes(nproc, launcher)
+        if procs > 1:
+            args = ["run", kind, "--plugin", plugin, *(["--config", str(config)] if config else [])]
+            args += [a for s in set_ or [] for a in ("--set", s)]
+            raise typer.Exit(_launch(launcher, procs, args))
     execute(kind, plugin, config=config, overrides=set_ or [], dry_run=dry_run)
+
+
+def _processes(nproc: int | None, launcher: str) -> int:
+    """How many training processes to start: 1 inside a launcher, with --launcher none, or one device."""
+    import os
+
+    from lf.errors import ConfigError
+
+    if launcher not in ("torchrun", "accelerate", "none"):
+        raise ConfigError(f"--launcher must be torchrun, accelerate or none; found {launcher!r}.")
+    if nproc is not None and nproc < 1:
+        raise ConfigError(f"--nproc must be at least 1, found {nproc}.")
+    if launcher == "none" or "LOCAL_RANK" in os.environ:
+        return 1
+    if nproc is not None:
+        return nproc
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return 1
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.device_count() > 1 else 1
+
+
+def _cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def _launch(launcher: str, procs: int, args: list[str]) -> int:
+    """Run ``lf ARGS`` under the launcher with ``procs`` processes; returns its exit code."""
+    import shutil
+    import subprocess
+    import sys
+
+    from lf.cli.console import info
+
+    lf_script = str(Path(sys.executable).with_name("lf")) if Path(sys.executable).with_name("lf").exists() else None
+    lf_script = lf_script or shutil.which("lf") or "lf"
+    if launcher == "accelerate" and not _cuda():
+        info("accelerate starts several CPU processes only through MPI; using torchrun (gloo) instead")
+        launcher = "torchrun"
+    if launcher == "accelerate":
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(procs)]
+        cmd += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", lf_script, *args]
+    else:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={procs}"]
+        cmd += [lf_script, *args]
+    info(f"launching {procs} processes with {launcher}")
+    return subprocess.run(cmd).returncode
 
 
 def execute(
@@ -56,4 +123,7 @@ def execute(
         return
     with interruptible(), RichEvents() as events:
         result = run_component(kind, name, config_file=config_file, overrides=overrides, flags=flags, events=events)
-    print_result(result)
+    import os
+
+    if os.environ.get("RANK", "0") == "0":  # under a launcher, rank 0 alone summarizes
+        print_result(result)

@@ -1,0 +1,51 @@
+"""Configs of the ``dpo`` and ``orpo`` trainers (msgspec only)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from lf_trainer_sft.config import TrainConfigBase
+
+
+def _d(text: str) -> msgspec.Meta:
+    return msgspec.Meta(description=text)
+
+
+class DPOConfig(TrainConfigBase, kw_only=True, forbid_unknown_fields=True):
+    """Direct Preference Optimization on prompt/chosen/rejected records."""
+
+    model: Annotated[
+        str,
+        _d(
+            "The policy to start from: usually an `lf train sft` output directory (a LoRA adapter is merged into "
+            "its base first; a merged model loads as is), or any model/shorthand. Required."
+        ),
+    ]
+    output_dir: Annotated[str, _d("Where checkpoints, the log and the final model go.")] = "runs/dpo"
+    max_length: Annotated[int, _d("Longest prompt + reply in tokens; longer pairs are truncated.")] = 1024
+    learning_rate: Annotated[float | None, _d("Peak learning rate; null: 5e-6 with LoRA, 5e-7 full.")] = None
+    beta: Annotated[float, _d("How far the policy may move from the reference (higher: less).")] = 0.1
+    loss_type: Annotated[Literal["sigmoid", "hinge", "ipo"], _d("DPO loss: sigmoid (DPO), hinge (SLiC), ipo.")] = (
+        "sigmoid"
+    )
+    label_smoothing: Annotated[
+        float, _d("Probability that a preference label is wrong, in [0, 0.5) (robust DPO; sigmoid loss only).")
+    ] = 0.0
+    reference_free: Annotated[bool, _d("Ignore the reference model (an implicit uniform reference).")] = False
+    ref_model: Annotated[
+        str | None,
+        _d(
+            "A separate frozen reference model; null: the starting policy (under LoRA: the adapter disabled, "
+            "no second copy in memory)."
+        ),
+    ] = None
+
+
+class ORPOConfig(TrainConfigBase, kw_only=True, forbid_unknown_fields=True):
+    """Odds Ratio Preference Optimization: SFT and preference in one loss, no reference model."""
+
+    output_dir: Annotated[str, _d("Where checkpoints, the log and the final model go.")] = "runs/orpo"
+    max_length: Annotated[int, _d("Longest prompt + reply in tokens; longer pairs are truncated.")] = 1024
+    learning_rate: Annotated[float | None, _d("Peak learning rate; null: 5e-5 with LoRA, 5e-6 full.")] = None
+    beta: Annotated[float, _d("Weight of the odds-ratio term against the NLL term (lambda in the paper).")] = 0.1

@@ -1,0 +1,131 @@
+"""Configs of the ``sft`` and ``pretrain`` trainers (msgspec only: imported while ``lf`` starts).
+
+:class:`TrainConfigBase` holds what every LargeForge trainer shares (model, data, output,
+optimisation, checkpoints, logging); the DPO and distillation plugins extend it too.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+Dtype = Literal["auto", "float32", "bfloat16", "float16"]
+
+
+def _d(text: str) -> msgspec.Meta:
+    return msgspec.Meta(description=text)
+
+
+class LoraOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """LoRA adapter settings (``method: lora``); ``null`` values are chosen from the model."""
+
+    r: Annotated[int | None, _d("Adapter rank; null: recommended by model size (<3B: 8, 3-13B: 16, >13B: 32).")] = None
+    alpha: Annotated[int | None, _d("LoRA alpha (scaling = alpha / r); null: 2 * r.")] = None
+    dropout: Annotated[float, _d("Dropout on the adapter's input.")] = 0.05
+    target_modules: Annotated[
+        list[str] | None,
+        _d(
+            "Modules to adapt; null: by architecture (Llama/Mistral/Qwen q,k,v,o_proj; GPT-2 c_attn,c_proj; "
+            "Falcon query_key_value,dense); ['all-linear'] adapts every linear layer."
+        ),
+    ] = None
+    bias: Annotated[Literal["none", "all", "lora_only"], _d("Which biases to train.")] = "none"
+    modules_to_save: Annotated[
+        list[str] | None, _d("Extra modules trained fully and saved with the adapter (e.g. lm_head).")
+    ] = None
+
+
+class TrainConfigBase(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Options shared by every LargeForge trainer."""
+
+    model: Annotated[
+        str,
+        _d(
+            "Base model: a local directory, a Hugging Face hub id, an lf output directory (adapter or merged), "
+            "or a shorthand: 'tiny' (a tiny random chat Llama built offline), 'tiny-teacher' (a larger one with "
+            "the same tokenizer), 'smollm2' (the embedded SmolLM2-135M-Instruct, see `lf models fetch`). Required."
+        ),
+    ]
+    data: Annotated[str, _d("Training data: a .jsonl/.json/.parquet file of any lf format, or a hub id. Required.")]
+    format: Annotated[str | None, _d("Force the data format instead of detecting it.")] = None
+    eval_data: Annotated[str | None, _d("A separate evaluation file (else see val_ratio).")] = None
+    val_ratio: Annotated[float, _d("Fraction of the training data held out for evaluation (0: none).")] = 0.0
+    output_dir: Annotated[str, _d("Where checkpoints, the log and the final model go.")] = "runs/train"
+    overwrite: Annotated[
+        bool, _d("Replace a finished run in output_dir (otherwise that is refused, to protect it).")
+    ] = False
+    resume: Annotated[
+        str,
+        _d(
+            "'auto': continue from the latest valid checkpoint in output_dir if there is one; 'never': start "
+            "over (old checkpoints are removed); or a checkpoint directory."
+        ),
+    ] = "auto"
+    method: Annotated[Literal["lora", "full"], _d("Train a LoRA adapter or every weight.")] = "lora"
+    quantization: Annotated[
+        Literal["none", "4bit", "8bit"], _d("Load the base in 4/8 bit for QLoRA (bitsandbytes, CUDA only).")
+    ] = "none"
+    lora: Annotated[LoraOptions, _d("LoRA settings (method: lora).")] = msgspec.field(default_factory=LoraOptions)
+    dtype: Annotated[Dtype, _d("Weights dtype; auto: bfloat16 on a GPU that supports it, else float32.")] = "auto"
+    attn_implementation: Annotated[str | None, _d("Attention kernel (sdpa, eager, flash_attention_2...).")] = None
+    max_length: Annotated[int, _d("Longest sequence in tokens; longer examples are truncated.")] = 2048
+    num_train_epochs: Annotated[float, _d("Passes over the data (ignored when max_steps > 0).")] = 3.0
+    max_steps: Annotated[int, _d("Stop after this many optimizer steps (-1: use num_train_epochs).")] = -1
+    per_device_train_batch_size: Annotated[int, _d("Examples per device per step.")] = 4
+    per_device_eval_batch_size: Annotated[int, _d("Examples per device per evaluation step.")] = 4
+    gradient_accumulation_steps: Annotated[int, _d("Micro-batches per optimizer step.")] = 1
+    learning_rate: Annotated[float | None, _d("Peak learning rate; null: 2e-4 with LoRA, 2e-5 full.")] = None
+    weight_decay: Annotated[float, _d("AdamW weight decay.")] = 0.0
+    warmup_ratio: Annotated[float, _d("Fraction of steps spent warming the learning rate up.")] = 0.1
+    lr_scheduler_type: Annotated[str, _d("Learning-rate schedule (cosine, linear, constant...).")] = "cosine"
+    max_grad_norm: Annotated[float, _d("Gradient clipping norm.")] = 1.0
+    optim: Annotated[str, _d("Optimizer (adamw_torch, adamw_8bit, adafactor...).")] = "adamw_torch"
+    seed: Annotated[int, _d("Random seed (data order, initialisation).")] = 42
+    gradient_checkpointing: Annotated[bool, _d("Trade compute for memory: recompute activations.")] = False
+    logging_steps: Annotated[int, _d("Log loss, lr and tokens/s every N steps.")] = 10
+    save_steps: Annotated[int, _d("Write a checkpoint every N steps (0: only at the end).")] = 500
+    save_total_limit: Annotated[int, _d("Keep only the last K checkpoints.")] = 3
+    eval_steps: Annotated[int | None, _d("Evaluate every N steps; null: with each checkpoint.")] = None
+    early_stopping_patience: Annotated[int, _d("Stop when eval loss has not improved for N evaluations (0: off).")] = 0
+    early_stopping_threshold: Annotated[float, _d("Smallest eval-loss decrease that counts as better.")] = 0.0
+    report_to: Annotated[
+        list[Literal["tensorboard", "wandb"]], _d("Also log to TensorBoard and/or W&B (when installed).")
+    ] = []
+    run_name: Annotated[str | None, _d("Run name shown by TensorBoard/W&B.")] = None
+    plot: Annotated[bool, _d("Write loss_curve.png at the end.")] = True
+    merge: Annotated[bool, _d("After LoRA training, also write the merged model to OUTPUT/merged.")] = False
+    merge_dtype: Annotated[Dtype, _d("dtype of the merged model (auto: the base model's).")] = "auto"
+    dataloader_num_workers: Annotated[int, _d("Worker processes feeding batches (0: in the main process).")] = 0
+    deepspeed: Annotated[str | None, _d("DeepSpeed config file, passed to the Trainer (under a launcher).")] = None
+    fsdp: Annotated[str, _d("FSDP options, e.g. 'full_shard auto_wrap' (under a launcher).")] = ""
+    fsdp_config: Annotated[str | None, _d("FSDP config file.")] = None
+
+
+class SFTConfig(TrainConfigBase, kw_only=True, forbid_unknown_fields=True):
+    """Supervised fine-tuning on chat data (any lf chat format)."""
+
+    output_dir: Annotated[str, _d("Where checkpoints, the log and the final model go.")] = "runs/sft"
+    train_on: Annotated[
+        Literal["assistant", "all"],
+        _d("Loss on assistant turns only (with their end-of-turn token), or on every token."),
+    ] = "assistant"
+    packing: Annotated[
+        bool, _d("Pack examples into max_length rows (padding-free, attention kept inside each example).")
+    ] = False
+    group_by_length: Annotated[
+        bool, _d("Batch examples of similar length together (little padding, no change to attention).")
+    ] = False
+    padding_free: Annotated[bool, _d("Concatenate each batch without padding (no packing across batches).")] = False
+    chat_template: Annotated[
+        str | None,
+        _d("Chat template (Jinja text or a .jinja file); null: the tokenizer's, or ChatML when it has none."),
+    ] = None
+
+
+class PretrainConfig(TrainConfigBase, kw_only=True, forbid_unknown_fields=True):
+    """Continued pretraining on ``text`` records, grouped into fixed-size blocks."""
+
+    output_dir: Annotated[str, _d("Where checkpoints, the log and the final model go.")] = "runs/pretrain"
+    method: Annotated[Literal["lora", "full"], _d("Train a LoRA adapter or every weight.")] = "full"
+    block_size: Annotated[int, _d("Tokens per training block (texts are joined with EOS and cut).")] = 1024
