@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import lf_trainer_dpo
 import pytest
+
+import lf_trainer_dpo
 from lf.components import NullEvents
 from lf.errors import ConfigError
 from lf.testing import check_plugin, run_cli

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from lf_trainer_sft.chat import FALLBACK_CHAT_TEMPLATE, IGNORE, encode_chat, preview_segments
 from lf_trainer_sft.models import load_tokenizer
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from lf.errors import ConfigError
 from lf_trainer_sft import checkpoints as ckpt
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from lf.testing import run_cli
 from lf_trainer_sft.sft import SFTTrainer
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from lf.testing import run_cli
 from lf.testing.cli import lf_executable
 from lf_trainer_sft.checkpoints import MARKER, list_checkpoints, validate_checkpoint

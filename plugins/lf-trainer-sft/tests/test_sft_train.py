@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from lf.errors import ConfigError, DataError, DependencyMissingError, OutOfMemoryError
 from lf.plugins import plugin_module
 from lf.testing import run_cli
@@ -78,6 +79,7 @@ def test_pretrain_tiny_example_as_written(tmp_path: Path) -> None:
 
 def test_group_texts_makes_full_blocks(tiny_dir: Path) -> None:
     from datasets import Dataset
+
     from lf_trainer_sft.models import load_tokenizer
     from lf_trainer_sft.pretrain import group_texts
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import msgspec
+
 from lf_trainer_sft.config import TrainConfigBase
 
 

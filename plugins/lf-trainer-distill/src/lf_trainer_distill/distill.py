@@ -20,9 +20,8 @@ from typing import Any, ClassVar
 
 from lf.components import Events, TrainResult
 from lf.errors import ConfigError
-from lf_trainer_sft.runtime import BaseTrainJob
-
 from lf_trainer_distill.config import DistillConfig
+from lf_trainer_sft.runtime import BaseTrainJob
 
 PROJECTIONS_FILE = "distill_projections.safetensors"
 

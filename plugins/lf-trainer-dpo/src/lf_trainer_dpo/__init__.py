@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from lf.components import ComponentSpec
 from lf.hookspecs import Register, hookimpl
-
 from lf_trainer_dpo.config import DPOConfig, ORPOConfig
 
 __all__ = ["DPOConfig", "ORPOConfig"]

@@ -13,9 +13,8 @@ from typing import Any, ClassVar
 
 from lf.components import Events, TrainResult
 from lf.errors import ConfigError
-from lf_trainer_sft.runtime import BaseTrainJob
-
 from lf_trainer_dpo.config import DPOConfig, ORPOConfig
+from lf_trainer_sft.runtime import BaseTrainJob
 
 _REWARD_KEYS = {
     "rewards/accuracies": "reward_accuracy",

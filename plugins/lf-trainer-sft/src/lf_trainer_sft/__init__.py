@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from lf.components import ComponentSpec
 from lf.hookspecs import Register, hookimpl
-
 from lf_trainer_sft.config import PretrainConfig, SFTConfig
 
 if TYPE_CHECKING:

@@ -37,7 +37,6 @@ def merge_lora_cmd(
     """
     from lf.cli.console import info, print_result
     from lf.errors import ConfigError
-
     from lf_trainer_sft.merge import TOLERANCE, merge_lora
 
     if dtype != "auto" and dtype not in TOLERANCE:
@@ -63,11 +62,11 @@ def preview_cmd(
     """
     from itertools import islice
 
+    from rich.markup import escape
+
     from lf.cli.console import console
     from lf.data import check_for_training, iter_normalized
     from lf.errors import ConfigError
-    from rich.markup import escape
-
     from lf_trainer_sft.chat import IGNORE, encode_chat, preview_segments
     from lf_trainer_sft.models import load_tokenizer, resolve_model
 

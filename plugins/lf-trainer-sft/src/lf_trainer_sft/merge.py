@@ -142,8 +142,8 @@ def merge_lora(
 ) -> RunResult:
     """Merge ``adapter`` into ``base`` and write a plain model to ``out``; returns sizes and the check."""
     import torch
-    from lf.atomic import atomic_directory
 
+    from lf.atomic import atomic_directory
     from lf_trainer_sft.models import generation_config, load_tokenizer, resolve_model
 
     say = say or (lambda _text: None)

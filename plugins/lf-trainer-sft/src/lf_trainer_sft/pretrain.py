@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from lf.components import Events, TrainResult
-
 from lf_trainer_sft.config import PretrainConfig
 from lf_trainer_sft.runtime import BaseTrainJob
 

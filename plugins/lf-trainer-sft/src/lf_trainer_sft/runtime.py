@@ -23,7 +23,6 @@ from typing import Any, ClassVar
 from lf.components import ComponentSpec, Events, NullEvents, TrainResult
 from lf.errors import ConfigError, DependencyMissingError, OutOfMemoryError
 from lf.plugins import get_registry
-
 from lf_trainer_sft import checkpoints as ckpt
 from lf_trainer_sft.trainlog import LOG_NAME, read_log, truncate_log
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from lf.components import Events, TrainResult
-
 from lf_trainer_sft.config import SFTConfig
 from lf_trainer_sft.runtime import BaseTrainJob
 
