@@ -29,7 +29,7 @@ echo ">> setting up $VENV (first run takes a few minutes; later runs are instant
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 $PIP install -q --upgrade "pip>=25.1"
 
-editables=(-e "core[data,tokenizers,testing,models]")
+editables=(-e "core[data,tokenizers,testing,models,serve]")
 for dir in plugins/*/; do
     [ -f "$dir/pyproject.toml" ] && editables+=(-e "$dir")
 done
