@@ -45,6 +45,8 @@ class _SamplingFields(msgspec.Struct, kw_only=True):
     presence_penalty: Penalty | None = None
     frequency_penalty: Penalty | None = None
     user: str | None = None
+    #: vLLM's extension: keep generating past end-of-sequence (benchmarks with fixed lengths).
+    ignore_eos: bool = False
 
 
 class CompletionRequest(_SamplingFields, kw_only=True):
@@ -238,6 +240,7 @@ class GenerationRequest(msgspec.Struct, kw_only=True):
     seed: int | None = None
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    ignore_eos: bool = False
 
 
 class Completion(msgspec.Struct, kw_only=True):

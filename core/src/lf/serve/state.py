@@ -261,6 +261,7 @@ class ServerState:
             seed=body.seed,
             presence_penalty=body.presence_penalty or 0.0,
             frequency_penalty=body.frequency_penalty or 0.0,
+            ignore_eos=body.ignore_eos,
         )
         if isinstance(body, ChatCompletionRequest):
             req.messages = [_message_dict(m) for m in body.messages]

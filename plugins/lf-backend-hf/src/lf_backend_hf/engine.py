@@ -337,7 +337,7 @@ class BatchEngine:
         for row, seq, token in zip(rows, seqs, tokens, strict=True):
             reason = None
             text = ""
-            if token in self.eos_ids:
+            if token in self.eos_ids and not seq.request.ignore_eos:
                 reason = "stop"
             else:
                 seq.out_ids.append(token)
