@@ -1,7 +1,7 @@
 # LargeForge - the two commands a newcomer needs:
 #   make demo   installs everything, then runs the main job on the embedded default
 #   make test   installs everything, then lint + type-check + tests (what CI runs)
-.PHONY: install demo test lint typecheck pytest bench clean
+.PHONY: install demo test lint typecheck pytest bench docs clean
 
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -26,6 +26,9 @@ test: lint typecheck pytest
 
 bench: install
 	@for b in bench/*.py; do echo ">> $$b"; $(BIN)/python $$b || exit 1; done
+
+docs: install
+	for ref in hooks cli config; do $(BIN)/python -m lf.docs $$ref > docs/$$ref.md; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

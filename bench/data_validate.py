@@ -13,6 +13,7 @@ import random
 from pathlib import Path
 
 from _util import table, time_call
+
 from lf.data.validate import validate_file
 
 CACHE = Path(__file__).resolve().parent / "results"

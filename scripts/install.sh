@@ -14,6 +14,16 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 PIP="$VENV/bin/python -m pip"
+LOG="$VENV/install.log"
+
+# pip's output goes to $LOG; it is shown only when a step fails.
+pip_quiet() {
+    if ! $PIP install -q "$@" >>"$LOG" 2>&1; then
+        grep -v "is ignored: it is neither a file nor a directory" "$LOG" | tail -40 >&2
+        echo ">> pip install failed; full log: $LOG" >&2
+        exit 1
+    fi
+}
 STAMP="$VENV/.lf-install-stamp"
 
 inputs=(scripts/install.sh constraints.txt pyproject.toml core/pyproject.toml)
@@ -27,15 +37,16 @@ fi
 
 echo ">> setting up $VENV (first run takes a few minutes; later runs are instant)"
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-$PIP install -q --upgrade "pip>=25.1"
+: >"$LOG"
+pip_quiet --upgrade "pip>=25.1"
 
 editables=(-e "core[data,tokenizers,testing,models,serve]")
 for dir in plugins/*/; do
     [ -f "$dir/pyproject.toml" ] && editables+=(-e "$dir")
 done
 
-$PIP install -q -c constraints.txt "torch==2.13.0"
-$PIP install -q -c constraints.txt "${editables[@]}" --group dev
+pip_quiet -c constraints.txt "torch==2.13.0"
+pip_quiet -c constraints.txt "${editables[@]}" --group dev
 
 for hook in plugins/*/scripts/post-install.sh; do
     [ -f "$hook" ] || continue

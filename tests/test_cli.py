@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import yaml
+
 from lf.testing import run_cli as run_lf
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 import msgspec
 import pytest
 import yaml
+
 from lf.config import build_config, config_template, describe_fields
 from lf.errors import ConfigError
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from lf.data import (
     convert_file,
     detect_file_format,

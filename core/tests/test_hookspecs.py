@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pluggy
 import pytest
+
 from lf import hookspecs
 from lf.components import KINDS
 from lf.default_plugins import data_formats

@@ -7,6 +7,7 @@ import json
 import logging
 
 import pytest
+
 from lf.atomic import atomic_directory, atomic_write_text
 from lf.logs import get_logger, redact, setup_logging
 

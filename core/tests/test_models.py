@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from lf.errors import ModelNotFoundError
 from lf.models import embedded_path, fetch_embedded, is_fetched
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 import pytest
+
 from lf.components import ComponentSpec
 from lf.errors import PluginConflictError, PluginNotFoundError
 from lf.plugins import Registry, plugin_module

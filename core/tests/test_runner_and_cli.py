@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from typer.testing import CliRunner
+
 from lf.cli.app import build_app
 from lf.errors import ConfigError, RunError
 from lf.plugins import plugin_module
 from lf.runner import run_component
 from lf.testing import isolated_registry
 from lf.testing.toys import counting_plugin
-from typer.testing import CliRunner
 
 
 def test_run_component_builds_config_runs_and_notifies_observers(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 import pytest
+
 from lf.components import ComponentSpec
 from lf.hookspecs import hookimpl
 from lf.plugins import plugin_module

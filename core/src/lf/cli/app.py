@@ -52,7 +52,17 @@ def _root(
 
 def build_app() -> typer.Typer:
     """The root app with every command; plugins are discovered here."""
-    from lf.cli import config_cmd, data_cmd, doctor, friendly, models_cmd, plugins_cmd, run_cmd, serve_cmd
+    from lf.cli import (
+        config_cmd,
+        data_cmd,
+        doctor,
+        friendly,
+        models_cmd,
+        plugin_cmd,
+        plugins_cmd,
+        run_cmd,
+        serve_cmd,
+    )
     from lf.plugins import get_registry
 
     app = new_typer(HELP, name="lf", epilog=EPILOG)
@@ -63,6 +73,7 @@ def build_app() -> typer.Typer:
     app.add_typer(config_cmd.app, name="config", rich_help_panel=CORE_PANEL)
     app.add_typer(data_cmd.app, name="data", rich_help_panel=CORE_PANEL)
     app.add_typer(models_cmd.app, name="models", rich_help_panel=CORE_PANEL)
+    app.add_typer(plugin_cmd.app, name="plugin", rich_help_panel=CORE_PANEL)
     registry = get_registry()
     friendly.add_job_groups(app, registry, panel=JOBS_PANEL)
     serve_cmd.add_commands(app)

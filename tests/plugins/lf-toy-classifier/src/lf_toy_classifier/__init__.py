@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import msgspec
+
 from lf.components import ComponentSpec
 from lf.hookspecs import Register, hookimpl
 
