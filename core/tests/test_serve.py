@@ -12,6 +12,8 @@ import httpx
 import msgspec
 import openai
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
 from lf.client import AsyncInferenceClient, InferenceClient
 from lf.errors import AuthenticationError, ConfigError, ModelNotFoundError, RateLimitedError
 from lf.logs import JsonFormatter
@@ -21,7 +23,6 @@ from lf.serve.backend import StopStrings, quantization_method
 from lf.serve.config import LimitsConfig
 from lf.testing import running_server
 from lf.testing.echo_backend import EchoBackend, EchoConfig
-from prometheus_client.parser import text_string_to_metric_families
 
 KEY = "k" * 40
 ADMIN = "a" * 40

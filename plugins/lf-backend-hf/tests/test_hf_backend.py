@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 import httpx
-import lf_backend_hf
 import openai
 import pytest
+
+import lf_backend_hf
 from lf.serve.app import create_app
 from lf.testing import check_plugin, free_port, run_cli, running_server, tiny_model
 from lf.testing.cli import lf_executable

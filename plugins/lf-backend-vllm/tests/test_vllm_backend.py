@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 
 import httpx
-import lf_backend_vllm
 import pytest
+
+import lf_backend_vllm
 from lf.models import fetch_embedded
 from lf.testing import check_plugin, free_port, run_cli
 from lf.testing.openai_api import check_openai_api

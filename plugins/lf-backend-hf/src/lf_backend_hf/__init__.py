@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from lf.components import ComponentSpec
 from lf.hookspecs import Register, hookimpl
-
 from lf_backend_hf.config import HFConfig
 
 __all__ = ["HFConfig"]

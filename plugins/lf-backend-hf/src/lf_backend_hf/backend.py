@@ -12,7 +12,6 @@ from lf.errors import ConfigError, InvalidRequestError, ModelNotFoundError, RunE
 from lf.logs import get_logger
 from lf.serve.backend import default_model_name, quantization_method
 from lf.serve.schemas import BackendStatus, Chunk, Completion, GenerationRequest, ModelCard
-
 from lf_backend_hf.config import HFConfig
 
 log = get_logger("lf.serve.hf")

@@ -19,11 +19,11 @@ from concurrent.futures import Future
 from typing import Any
 
 import torch
+
 from lf.errors import InternalError, LFError, ModelNotFoundError, ModelOverloadedError
 from lf.logs import get_logger
 from lf.serve.backend import StopStrings
 from lf.serve.schemas import Chunk, GenerationRequest
-
 from lf_backend_hf.sampling import RowParams, apply_penalties, sample
 from lf_backend_hf.text import IncrementalDetokenizer
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from lf.components import ComponentSpec
 from lf.hookspecs import Register, hookimpl
-
 from lf_backend_vllm.config import VLLMConfig
 
 __all__ = ["VLLMConfig"]

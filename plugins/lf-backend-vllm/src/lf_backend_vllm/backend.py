@@ -27,7 +27,6 @@ from lf.errors import (
 from lf.logs import get_logger
 from lf.serve.backend import default_model_name, quantization_method
 from lf.serve.schemas import BackendStatus, Chunk, Completion, GenerationRequest, ModelCard
-
 from lf_backend_vllm.config import VLLMConfig
 
 log = get_logger("lf.serve.vllm")
