@@ -121,7 +121,7 @@ def test_sse_wire_format_ends_with_done():
 
 
 def test_bad_requests_get_openai_errors_and_logs_keep_no_prompt_or_key(captured_logs):
-    config = EchoConfig(api_keys=[KEY], limits=LimitsConfig(rate_limit_per_minute=600, rate_limit_burst=12))
+    config = EchoConfig(api_keys=[KEY], limits=LimitsConfig(rate_limit_per_minute=60, rate_limit_burst=12))
     _, server = serve(config)
     with server as url:
         _wait_ready(url)
