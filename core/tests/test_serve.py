@@ -218,9 +218,10 @@ def test_error_mid_stream_is_an_error_frame():
             ):
                 got.append(chunk.choices[0].delta.content)
         assert "a " in got
-        with pytest.raises(openai.InternalServerError) as oom:
-            client.completions.create(model="echo", prompt="a HUGE prompt")
-        assert oom.value.status_code == 503 and oom.value.body["code"] == "MODEL_OVERLOADED"
+        for stream in (False, True):  # failing before the first token: a real HTTP status, streamed or not
+            with pytest.raises(openai.InternalServerError) as oom:
+                client.completions.create(model="echo", prompt="a HUGE prompt", stream=stream)
+            assert oom.value.status_code == 503 and oom.value.body["code"] == "MODEL_OVERLOADED"
         health = httpx.get(f"{url}/health").json()
         assert health["status"] == "healthy"
 

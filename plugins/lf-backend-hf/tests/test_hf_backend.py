@@ -297,3 +297,14 @@ def test_cli_refuses_bad_setups_before_loading(tiny_model_dir, tmp_path):
     assert missing.returncode == 3 and "not a directory" in missing.stderr
     assert "Traceback" not in exposed.stderr + short.stderr + missing.stderr
     assert sys.executable
+
+
+def test_cli_exits_with_the_load_error_when_the_model_cannot_load(tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "no-such-architecture"}')
+    result = run_cli(
+        "run", "serve", "--plugin", "hf", "--set", f"model={broken}", "--set", f"port={free_port()}", timeout=180
+    )
+    assert result.returncode == 7, result.stderr
+    assert "failed to load the model" in result.stderr and "Traceback" not in result.stderr

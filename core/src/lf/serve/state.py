@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import anyio
@@ -299,6 +299,7 @@ class ServerState:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         if body.stream:
             events = self._stream(gen, chat, include_usage, deadline, timer, scope_state)
+            await events.__anext__()  # up to the first chunk; from here on its cleanup always runs
             return Stream(
                 events,
                 media_type="text/event-stream",
@@ -404,6 +405,15 @@ class ServerState:
             usage=usage,
         )
 
+    async def _next(self, iterator: AsyncIterator[Chunk], deadline: float) -> Chunk | None:
+        """The backend's next chunk (None at the end), or TIMEOUT past the deadline."""
+        with anyio.move_on_after(max(0.0, deadline - time.perf_counter())):
+            try:
+                return await iterator.__anext__()
+            except StopAsyncIteration:
+                return None
+        raise RequestTimeoutError(f"The request did not finish within {self.config.limits.request_timeout_s:g}s.")
+
     async def _stream(
         self,
         gen: GenerationRequest,
@@ -413,49 +423,57 @@ class ServerState:
         timer: RequestTimer,
         scope_state: dict[str, Any],
     ) -> AsyncGenerator[bytes, None]:
-        """The SSE frames of one streamed request; closing it aborts the backend's generation."""
+        """The SSE frames of one streamed request; closing it aborts the backend's generation.
+
+        ``complete()`` runs it up to the backend's first chunk before answering, so an error
+        before any token (unknown adapter, prompt too long, out of memory in the prefill) is a
+        real HTTP status; after that, errors are sent as an error frame.
+        """
         rid, created, model = gen.request_id, int(time.time()), gen.model
         frame = _ChatFrames(rid, created, model) if chat else _TextFrames(rid, created, model)
-        iterator = self.backend.stream(gen).__aiter__()
+        iterator: AsyncIterator[Chunk] | None = None
         status: int = 499
+        started = False
         last = Chunk(text="")
         try:
+            iterator = self.backend.stream(gen).__aiter__()
+            chunk = await self._next(iterator, deadline)
+            started = True
+            yield b""  # the priming step of complete(): never sent
             if isinstance(frame, _ChatFrames):
                 yield frame.role()
-            while True:
-                with anyio.move_on_after(max(0.0, deadline - time.perf_counter())) as timeout:
-                    try:
-                        chunk = await iterator.__anext__()
-                    except StopAsyncIteration:
-                        break
-                if timeout.cancelled_caught:
-                    raise RequestTimeoutError(
-                        f"The request did not finish within {self.config.limits.request_timeout_s:g}s."
-                    )
+            while chunk is not None:
                 last = chunk
                 timer.tokens_seen(chunk.completion_tokens)
                 self.last_progress = time.monotonic()
                 if chunk.text or chunk.finish_reason:
                     yield frame.content(chunk.text, chunk.finish_reason)
+                chunk = await self._next(iterator, deadline)
             if include_usage:
                 yield frame.usage(last)
             yield _DONE
             status = 200
         except LFError as exc:
             status = exc.http_status
+            if not started:
+                raise
             yield sse(lf_error_body(exc))
             yield _DONE
         except Exception as exc:
             status = 500
             log.error("backend error mid-stream", extra={"context": {"request_id": rid, "error": type(exc).__name__}})
-            yield sse(error_body("INTERNAL_ERROR", f"The backend failed ({type(exc).__name__}); request id {rid}."))
+            message = f"The backend failed ({type(exc).__name__}); request id {rid}."
+            if not started:
+                raise InternalError(message) from None
+            yield sse(error_body("INTERNAL_ERROR", message))
             yield _DONE
         finally:
             with anyio.CancelScope(shield=True):
-                try:
-                    await iterator.aclose()  # type: ignore[attr-defined,unused-ignore]
-                except Exception as exc:
-                    log.warning("closing a stream failed", extra={"context": {"error": type(exc).__name__}})
+                if iterator is not None:
+                    try:
+                        await iterator.aclose()  # type: ignore[attr-defined]
+                    except Exception as exc:
+                        log.warning("closing a stream failed", extra={"context": {"error": type(exc).__name__}})
                 self.metrics.active.labels(model).dec()
                 await self._release()
             timer.finish(status, last.completion_tokens or None, last.prompt_tokens)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -32,6 +33,19 @@ def resolve_device(name: str) -> Any:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device '{name}' was asked for but CUDA is not available here.", hint="Use device=cpu.")
     return device
+
+
+def cpu_threads() -> int:
+    """All usable cores but one, which is left to the HTTP server (vLLM's CPU policy too).
+
+    Oversubscribed OpenMP threads wait on each other at every barrier: on a busy 2-core
+    machine, two torch threads decoded ~10x slower than one.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
 
 
 def resolve_dtype(name: str, device: Any) -> Any:
@@ -98,9 +112,9 @@ class HFBackend:
 
         config = self.config
         assert config is not None
-        if config.threads:
-            torch.set_num_threads(config.threads)
         device = resolve_device(config.device)
+        if config.threads or device.type == "cpu":
+            torch.set_num_threads(config.threads or cpu_threads())
         dtype = resolve_dtype(config.dtype, device)
         path = str(Path(path).expanduser()) if Path(path).expanduser().exists() else path
         try:
@@ -118,6 +132,10 @@ class HFBackend:
         if not quantized:
             model = model.to(device)
         model.eval()
+        if config.cpu_prepack and device.type == "cpu" and dtype == torch.float32 and not quantized:
+            from lf_backend_hf.prepack import prepack_linears
+
+            prepack_linears(model, batch_hint=min(32, config.max_batch_size))
         eos = _eos_ids(model, tokenizer)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos) if eos else 0
         max_len = config.max_model_len or _context_length(model, tokenizer)

@@ -35,5 +35,11 @@ class HFConfig(ServeConfig, kw_only=True, forbid_unknown_fields=True):
     attn_implementation: Annotated[
         str, msgspec.Meta(description="Attention kernel passed to transformers: sdpa, eager, flash_attention_2.")
     ] = "sdpa"
+    cpu_prepack: Annotated[
+        bool,
+        msgspec.Meta(description="On CPU in float32: oneDNN-prepacked linear weights (~1.5x faster batched decoding)."),
+    ] = True
     trust_remote_code: Annotated[bool, msgspec.Meta(description="Allow custom model code from the model dir.")] = False
-    threads: Annotated[int | None, msgspec.Meta(description="CPU threads for torch (default: torch's choice).")] = None
+    threads: Annotated[
+        int | None, msgspec.Meta(description="CPU threads for torch (default on CPU: all cores but one).")
+    ] = None
