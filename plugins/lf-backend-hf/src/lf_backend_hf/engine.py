@@ -118,6 +118,7 @@ class BatchEngine:
         self.last_progress: float | None = None
         self.error: str | None = None
         self.steps = 0
+        self._last_arrival = 0.0
         self._thread = threading.Thread(target=self._run, name="lf-hf-engine", daemon=True)
         self._thread.start()
 
@@ -127,6 +128,7 @@ class BatchEngine:
         """Queue a request."""
         with self._wake:
             self._inbox.append(seq)
+            self._last_arrival = time.monotonic()
             self._wake.notify()
 
     def wake(self) -> None:
@@ -210,8 +212,14 @@ class BatchEngine:
         room = self.max_batch_size - len(self.batch)
         if room <= 0 or not self._inbox:
             return []
-        if not self.batch.seqs and self.batch_wait_s and len(self._inbox) < room:
-            time.sleep(self.batch_wait_s)  # idle: let a burst of requests arrive and prefill together
+        if self.batch_wait_s and len(self._inbox) < room:
+            if self.batch.seqs:
+                # Busy: while requests are still arriving, decode on and prefill them together next
+                # turn - every merge copies the whole KV cache, so merging one by one is costly.
+                if time.monotonic() - self._last_arrival < self.batch_wait_s:
+                    return []
+            else:
+                self._settle(room)
         new: list[Sequence] = []
         longest = 0
         with self._wake:
@@ -230,6 +238,14 @@ class BatchEngine:
                 longest = length
                 new.append(self._inbox.popleft())
         return new
+
+    def _settle(self, room: int) -> None:
+        """Idle: wait while a burst of requests keeps arriving (up to 10 waits), to prefill it at once."""
+        for _ in range(10):
+            seen = len(self._inbox)
+            time.sleep(self.batch_wait_s)
+            if len(self._inbox) == seen or len(self._inbox) >= room:
+                return
 
     # -- model calls ---------------------------------------------------------------------------------------
 
