@@ -79,3 +79,21 @@ def test_dry_run_prints_resolved_config(tmp_path):
 def test_job_failure_raises_run_error(tmp_path):
     with isolated_registry(counting_plugin()), pytest.raises(RunError):
         run_component("train", "count", overrides=[f"output_dir={tmp_path}", "fail=true"])
+
+
+def test_a_config_msgspec_cannot_describe_never_breaks_the_cli():
+    import msgspec
+
+    from lf.components import ComponentSpec
+
+    class Weird(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+        # a name imported only under TYPE_CHECKING: msgspec cannot resolve it at run time
+        when: NameOnlyImportedForTypeCheckers | None = None  # noqa: F821
+
+    def register_trainers(register):
+        register(ComponentSpec(kind="train", name="weird", summary="odd config", config=Weird, impl="x.y:Z"))
+
+    with isolated_registry(plugin_module("weird_plugin", register_trainers=register_trainers)) as reg:
+        result = CliRunner().invoke(build_app(), ["plugins", "--json"])
+        assert result.exit_code == 0, result.output
+        assert any("'weird'" in p and "NameError" in p for p in reg.problems)

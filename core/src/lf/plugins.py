@@ -244,6 +244,10 @@ class Registry:
                 results.append(result)
         return results
 
+    def report_problem(self, message: str) -> None:
+        """Record a problem found while using a plugin (shown by `lf plugins` and `lf doctor`)."""
+        self._run_problems.append(message)
+
     def iter_plugins(self) -> Iterable[PluginInfo]:
         """Loaded and failed plugins, built-ins first."""
         return sorted(self.plugins.values(), key=lambda p: (not p.builtin, p.name))

