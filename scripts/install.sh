@@ -40,7 +40,7 @@ echo ">> setting up $VENV (first run takes a few minutes; later runs are instant
 : >"$LOG"
 pip_quiet --upgrade "pip>=25.1"
 
-editables=(-e "core[data,tokenizers,testing,models]")
+editables=(-e "core[data,tokenizers,testing,models,serve]")
 for dir in plugins/*/; do
     [ -f "$dir/pyproject.toml" ] && editables+=(-e "$dir")
 done

@@ -74,6 +74,7 @@ def fetch_embedded(name: str = DEFAULT_MODEL, *, force: bool = False, quiet: boo
     spec = _spec(name)
     out = embedded_path(name)
     if is_fetched(name) and not force:
+        strip_gguf_quantization(out)  # heals copies converted before this fix
         return out
     _require("torch", "transformers", "gguf", "accelerate")
     with tempfile.TemporaryDirectory(prefix="lf-fetch-") as tmp:
@@ -139,3 +140,25 @@ def _convert(gguf: Path, out: Path, *, quiet: bool) -> None:
     fresh.generation_config = loaded.generation_config
     fresh.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    strip_gguf_quantization(out)
+
+
+def strip_gguf_quantization(model_dir: Path) -> None:
+    """Drop the ``quantization_config`` transformers copies from the GGUF source.
+
+    The saved weights are plain float32; the leftover ``{"quant_method": "gguf"}`` makes vLLM
+    refuse the directory and servers report the model as quantized.
+    """
+    import json
+
+    from lf.atomic import atomic_write_text
+
+    config_file = model_dir / "config.json"
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    quant = config.get("quantization_config")
+    if isinstance(quant, dict) and quant.get("quant_method") == "gguf":
+        del config["quantization_config"]
+        atomic_write_text(config_file, json.dumps(config, indent=2, sort_keys=True) + "\n")

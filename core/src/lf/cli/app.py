@@ -52,7 +52,18 @@ def _root(
 
 def build_app() -> typer.Typer:
     """The root app with every command; plugins are discovered here."""
-    from lf.cli import config_cmd, data_cmd, doctor, expert_cmd, friendly, models_cmd, plugin_cmd, plugins_cmd, run_cmd
+    from lf.cli import (
+        config_cmd,
+        data_cmd,
+        doctor,
+        expert_cmd,
+        friendly,
+        models_cmd,
+        plugin_cmd,
+        plugins_cmd,
+        run_cmd,
+        serve_cmd,
+    )
     from lf.plugins import get_registry
 
     app = new_typer(HELP, name="lf", epilog=EPILOG)
@@ -67,6 +78,7 @@ def build_app() -> typer.Typer:
     app.add_typer(expert_cmd.app, name="expert", rich_help_panel=CORE_PANEL)
     registry = get_registry()
     friendly.add_job_groups(app, registry, panel=JOBS_PANEL)
+    serve_cmd.add_commands(app)
     _add_plugin_commands(app, registry)
     return app
 

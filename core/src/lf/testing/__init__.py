@@ -6,6 +6,9 @@
 * :func:`running_server`, :func:`free_port` - serve an ASGI app on 127.0.0.1 for real HTTP tests.
 * :func:`check_plugin` - does a plugin honour the hook contract?
 * :func:`run_cli` - run the real ``lf`` command in a subprocess.
+* :func:`lf.testing.openai_api.check_openai_api` - the API checks every serving backend
+  must pass (the ``openai`` client against a running server);
+  :mod:`lf.testing.echo_backend` - a model-free backend for tests of the server layer.
 * :func:`isolated_registry` - a registry holding only the plugins you give it.
 
 Installed with lf-core is a pytest plugin with fixtures ``tiny_model_dir`` (session

@@ -1,0 +1,153 @@
+"""The shape of an inference backend, and helpers every backend can reuse.
+
+A backend is the implementation a ``register_backends`` hook names. The server calls:
+
+* ``load(config)`` once at start (sync - run in a thread - or async), with the backend's
+  config Struct (a :class:`lf.serve.config.ServeConfig` subclass);
+* ``await generate(request) -> Completion`` and ``stream(request)`` - an async iterator of
+  :class:`lf.serve.schemas.Chunk` - for each request. Stopping the iteration (``aclose()``)
+  or cancelling ``generate`` must abort the generation in the engine: that is how a client
+  that disconnects or a request past its deadline frees its slot;
+* ``models() -> list[ModelCard]``: the base model and every loaded LoRA adapter.
+
+Optional: ``status() -> BackendStatus`` (loaded, pending work, last progress, GPU memory:
+drives ``/ready`` and ``/health``), ``async load_adapter(name, path)``,
+``async unload_adapter(name)``, ``async load_model(path, name)``, ``async unload_model()``
+(hot swap, behind the admin endpoints) and ``async close()`` (graceful shutdown).
+
+Errors: raise :mod:`lf.errors` classes; ``ModelOverloadedError`` for out-of-memory (503),
+``ModelNotFoundError`` for an unknown adapter, ``InvalidRequestError`` for a prompt that
+does not fit. Anything else becomes a 500 INTERNAL_ERROR without a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from lf.serve.schemas import BackendStatus, Chunk, Completion, GenerationRequest, ModelCard
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What ``lf.serve`` needs from a backend (checked structurally)."""
+
+    def load(self, config: Any) -> Any:
+        """Load the model (and adapters) described by ``config``."""
+        ...
+
+    async def generate(self, request: GenerationRequest) -> Completion:
+        """Generate a whole completion."""
+        ...
+
+    def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        """Generate a completion piece by piece, as the tokens are produced."""
+        ...
+
+    def models(self) -> list[ModelCard]:
+        """The served models: the base model first, then its LoRA adapters."""
+        ...
+
+
+def backend_status(backend: Any) -> BackendStatus:
+    """``backend.status()`` when it has one; otherwise 'loaded' when it lists a model."""
+    status = getattr(backend, "status", None)
+    if callable(status):
+        result = status()
+        if isinstance(result, BackendStatus):
+            return result
+    try:
+        return BackendStatus(loaded=bool(backend.models()))
+    except Exception as exc:  # a backend that cannot list its models is not serving
+        return BackendStatus(loaded=False, error=f"{type(exc).__name__}: {exc}")
+
+
+def default_model_name(path: str) -> str:
+    """The name clients use for a model directory: its last path component (or the hub id)."""
+    p = Path(path)
+    return p.name if p.exists() and p.name else path
+
+
+def quantization_method(path: str | os.PathLike[str]) -> str | None:
+    """The quantization method a model directory declares (``config.json``), or None."""
+    config_file = Path(path) / "config.json"
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    quant = config.get("quantization_config") or {}
+    if not isinstance(quant, dict):
+        return None
+    method = quant.get("quant_method")
+    if method == "bitsandbytes":
+        bits = "4bit" if quant.get("load_in_4bit") else "8bit" if quant.get("load_in_8bit") else None
+        return f"bitsandbytes-{bits}" if bits else "bitsandbytes"
+    if method == "compressed-tensors":
+        fmt = quant.get("format")
+        return f"compressed-tensors-{fmt}" if isinstance(fmt, str) else "compressed-tensors"
+    return str(method) if method else None
+
+
+def max_model_len(path: str | os.PathLike[str]) -> int | None:
+    """``max_position_embeddings`` (or equivalent) from ``config.json``, if any."""
+    try:
+        config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = config.get(key)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+class StopStrings:
+    """Cuts streamed text at the first stop string, holding back what could start one.
+
+    ``feed(new_text)`` returns the text that is safe to emit now and whether a stop
+    string was met (the text is then cut before it); ``flush()`` returns what was held back.
+    """
+
+    def __init__(self, stops: list[str]) -> None:
+        self.stops = [s for s in stops if s]
+        self._hold = max((len(s) for s in self.stops), default=1) - 1
+        self._buffer = ""
+        self.stopped = False
+
+    def feed(self, text: str) -> tuple[str, bool]:
+        """Add generated text; returns ``(text to emit, stopped)``."""
+        if self.stopped:
+            return "", True
+        if not self.stops:
+            return text, False
+        self._buffer += text
+        cut = min((i for i in (self._buffer.find(s) for s in self.stops) if i >= 0), default=-1)
+        if cut >= 0:
+            out, self._buffer, self.stopped = self._buffer[:cut], "", True
+            return out, True
+        if self._hold == 0:
+            out, self._buffer = self._buffer, ""
+            return out, False
+        keep = self._partial_suffix()
+        out = self._buffer[: len(self._buffer) - keep]
+        self._buffer = self._buffer[len(self._buffer) - keep :]
+        return out, False
+
+    def _partial_suffix(self) -> int:
+        """Length of the longest buffer suffix that is a prefix of some stop string."""
+        best = 0
+        buf = self._buffer
+        for stop in self.stops:
+            for n in range(min(len(stop) - 1, len(buf)), best, -1):
+                if buf.endswith(stop[:n]):
+                    best = n
+                    break
+        return best
+
+    def flush(self) -> str:
+        """Whatever is held back (call when generation ends without a stop string)."""
+        out, self._buffer = ("" if self.stopped else self._buffer), ""
+        return out
