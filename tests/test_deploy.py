@@ -52,7 +52,9 @@ def test_dockerfile_runs_as_non_root_with_a_health_check_and_existing_sources(do
 
 
 def test_manifests_pass_kubernetes_schema_validation():
-    result = subprocess.run([_tool("kubernetes-validate"), "--strict", *map(str, MANIFESTS)], capture_output=True, text=True)
+    result = subprocess.run(
+        [_tool("kubernetes-validate"), "--strict", *map(str, MANIFESTS)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "passed" in result.stdout + result.stderr
 
