@@ -41,6 +41,7 @@ class Answer:
 
     @property
     def tokens_per_s(self) -> float:
+        """Completion tokens per second of wall time, as the client saw it."""
         return self.completion_tokens / self.seconds if self.seconds > 0 else 0.0
 
 
