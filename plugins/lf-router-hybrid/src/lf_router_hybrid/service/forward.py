@@ -31,7 +31,7 @@ import msgspec
 
 from lf.errors import RequestTimeoutError
 from lf.logs import get_logger
-from lf_router_hybrid.service.transport import pooled_client
+from lf_router_hybrid.service.transport import PooledHTTP1Transport, pooled_client
 
 if TYPE_CHECKING:
     from lf.experts import ExpertManager
@@ -96,7 +96,9 @@ class Forwarder:
             max_keepalive_connections=up.max_keepalive_connections,
             keepalive_expiry=up.keepalive_expiry_s,
         )
-        self.client = pooled_client(limits, httpx.Timeout(up.connect_timeout_s, read=None, write=None, pool=None))
+        self.transport = PooledHTTP1Transport(limits)
+        timeout = httpx.Timeout(up.connect_timeout_s, read=None, write=None, pool=None)
+        self.client = pooled_client(limits, timeout, self.transport)
         # identity: streamed bodies are relayed byte for byte, so they must not come compressed
         self.headers = {"content-type": "application/json", "accept-encoding": "identity"}
         if up.api_key:

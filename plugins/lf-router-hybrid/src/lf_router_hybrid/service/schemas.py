@@ -14,8 +14,8 @@ import msgspec
 from lf.serve.schemas import ChatMessage, FinishReason, MaxTokens, Temperature
 
 
-class RouteRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """``POST /route``: the query (or an OpenAI-shaped ``messages`` / ``prompt``) to classify."""
+class RouteRequest(msgspec.Struct, kw_only=True):
+    """``POST /route``: the query (or an OpenAI-shaped ``messages`` / ``prompt``; other fields are ignored)."""
 
     query: str | None = None
     messages: list[ChatMessage] | None = None

@@ -231,6 +231,7 @@ class RouterState:
 
     async def check_replicas(self) -> None:
         """Check every replica at once, then record each expert's state in the registry's tracker."""
+        self.fwd.transport.prune()
         replicas = self.pool.replicas()
         if replicas:
             await asyncio.gather(*(self._check(r) for r in replicas))

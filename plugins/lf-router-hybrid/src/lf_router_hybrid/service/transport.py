@@ -70,8 +70,10 @@ Origin = tuple[str, int]
 class _Connection(asyncio.Protocol):
     """One keep-alive connection to an origin; one request at a time."""
 
-    def __init__(self, origin: Origin) -> None:
+    def __init__(self, origin: Origin, pool: _Pool) -> None:
         self.origin = origin
+        self.pool = pool
+        self.idle = False
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
@@ -115,6 +117,9 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.transport = None
+        if self.idle:  # the server closed a kept-alive connection: forget it now
+            self.pool.forget(self)
         if self.status is not None and not self.complete:
             if self.until_close and self.status.done():
                 self.complete = True  # a body that ends when the connection does
@@ -231,6 +236,7 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         if self.transport is not None:
             self.transport.close()
+            self.transport = None
 
 
 class _Body(httpx.AsyncByteStream):
@@ -295,6 +301,7 @@ class _Pool:
         now = time.monotonic()
         while stack:
             conn = stack.pop()
+            conn.idle = False
             self.idle_count -= 1
             expired = self.keepalive_expiry is not None and now - conn.idle_since > self.keepalive_expiry
             if conn.closed or expired:
@@ -312,6 +319,7 @@ class _Pool:
                 oldest = (stack[0].idle_since, origin)
         if oldest is not None:
             conn = self.idle[oldest[1]].pop(0)
+            conn.idle = False
             self.idle_count -= 1
             self._drop(conn)
 
@@ -320,7 +328,7 @@ class _Pool:
         loop = asyncio.get_running_loop()
         try:
             async with _timeout(timeout):
-                _, conn = await loop.create_connection(lambda: _Connection(origin), origin[0], origin[1])
+                _, conn = await loop.create_connection(lambda: _Connection(origin, self), origin[0], origin[1])
         except TimeoutError:
             self._closed_one()
             raise httpx.ConnectTimeout(f"Timed out connecting to {origin[0]}:{origin[1]}.") from None
@@ -364,16 +372,40 @@ class _Pool:
         """Keep ``conn`` for the next request to its origin, or close it."""
         if reusable and not conn.closed and self.idle_count < self.max_keepalive:
             conn.idle_since = time.monotonic()
+            conn.idle = True
             self.idle.setdefault(conn.origin, []).append(conn)
             self.idle_count += 1
             self._notify()
         else:
             self._drop(conn)
 
+    def forget(self, conn: _Connection) -> None:
+        """An idle connection closed by the server: out of the pool, its place free."""
+        stack = self.idle.get(conn.origin)
+        if stack is not None and conn in stack:
+            stack.remove(conn)
+            conn.idle = False
+            self.idle_count -= 1
+            if not stack:
+                del self.idle[conn.origin]
+            self._closed_one()
+
+    def prune(self) -> int:
+        """Close idle connections past their keep-alive time; returns how many."""
+        if self.keepalive_expiry is None:
+            return 0
+        limit = time.monotonic() - self.keepalive_expiry
+        expired = [c for stack in self.idle.values() for c in stack if c.idle_since < limit]
+        for conn in expired:
+            self.forget(conn)
+            conn.close()
+        return len(expired)
+
     def close_all(self) -> None:
         """Close every idle connection (busy ones close when their response does)."""
         for stack in self.idle.values():
             for conn in stack:
+                conn.idle = False
                 conn.close()
         self.idle.clear()
         self.idle_count = 0
@@ -422,6 +454,10 @@ class PooledHTTP1Transport(httpx.AsyncBaseTransport):
             )
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def prune(self) -> int:
+        """Close idle connections past their keep-alive time (the router calls it periodically)."""
+        return self._pool.prune()
+
     async def aclose(self) -> None:
         """Close every pooled connection."""
         self._pool.close_all()
@@ -464,10 +500,12 @@ class NoCookies(http.cookiejar.CookieJar):
         """Ignore cookies."""
 
 
-def pooled_client(limits: httpx.Limits, timeout: httpx.Timeout) -> httpx.AsyncClient:
+def pooled_client(
+    limits: httpx.Limits, timeout: httpx.Timeout, transport: PooledHTTP1Transport | None = None
+) -> httpx.AsyncClient:
     """The router's one httpx client: :class:`PooledHTTP1Transport` for ``http://``, httpx's own for ``https://``."""
     return httpx.AsyncClient(
-        transport=PooledHTTP1Transport(limits),
+        transport=transport or PooledHTTP1Transport(limits),
         mounts={"https://": httpx.AsyncHTTPTransport(limits=limits, trust_env=False)},
         limits=limits,
         timeout=timeout,
