@@ -42,6 +42,11 @@ def _get(url: str, **kwargs: Any) -> int:
         return 0
 
 
+def all_replicas_up(url: str) -> bool:
+    experts = httpx.get(f"{url}/experts", timeout=10).json()["experts"]
+    return all(r["state"] == "up" for e in experts for r in e["replicas"])
+
+
 def models(url: str, key: str | None = None) -> list[str]:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     return [m["id"] for m in httpx.get(f"{url}/v1/models", headers=headers, timeout=10).json()["data"]]
@@ -71,7 +76,7 @@ def test_two_hf_servers_behind_the_router_with_experts_added_by_the_cli(helpers,
         experts = {e["name"]: e for e in json.loads(listed.stdout)}
         assert experts["code"]["keywords"] == ["python", "bug", "stack trace"]
         assert experts["code"]["endpoints"] == [{"url": code_url, "weight": 1.0}]
-        assert experts["general"]["endpoint"] == general_url
+        assert [e["url"] for e in experts["general"]["endpoints"]] == [general_url]
 
         port = free_port()
         config = tmp_path / "router.yaml"
@@ -79,6 +84,7 @@ def test_two_hf_servers_behind_the_router_with_experts_added_by_the_cli(helpers,
         router = router_process(helpers, ["run", "route", "--plugin", "keyword", "--config", str(config)], port, {})
         try:
             helpers.wait_until(lambda: _get(f"{router.url}/ready") == 200, timeout=180)
+            helpers.wait_until(lambda: all_replicas_up(router.url), timeout=180)  # both models loaded
             client = openai.OpenAI(base_url=f"{router.url}/v1", api_key="unused", max_retries=0, timeout=120)
             assert models(router.url) == ["auto", "code", "general"]
             ask = [{"role": "user", "content": "I found a bug in my python code"}]
