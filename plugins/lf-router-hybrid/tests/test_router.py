@@ -9,7 +9,6 @@ import httpx
 import msgspec
 import openai
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 KEY = "k" * 40
 ADMIN = "a" * 40
@@ -35,7 +34,7 @@ def two_experts(helpers):
 
 
 def test_openai_client_auto_named_streamed_and_not(two_experts):
-    url, state, code, gen = two_experts
+    url, _state, code, gen = two_experts
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
     assert [m.id for m in client.models.list()] == ["auto", "general", "code"]
 
@@ -99,7 +98,7 @@ def test_openai_client_auto_named_streamed_and_not(two_experts):
 
 
 def test_expert_defaults_and_errors_in_openai_shape(two_experts):
-    url, state, code, gen = two_experts
+    url, _state, _code, _gen = two_experts
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
     long = " ".join(f"w{i}" for i in range(100))
     chat = client.chat.completions.create(model="code", messages=[{"role": "user", "content": long}])
@@ -124,7 +123,7 @@ def test_expert_defaults_and_errors_in_openai_shape(two_experts):
 
 
 def test_route_generate_experts_health_ready(two_experts):
-    url, state, code, gen = two_experts
+    url, _state, code, _gen = two_experts
     decision = httpx.post(f"{url}/route", params={"query": "my python function has a bug"}).json()
     assert decision["expert"] == "code" and decision["endpoint"].startswith("http://127.0.0.1:")
     assert decision["method"] == "keyword" and decision["routing_ms"] >= 0
@@ -158,29 +157,31 @@ def test_route_generate_experts_health_ready(two_experts):
 
 
 def test_streaming_passes_through_token_by_token_and_client_disconnect_cancels(helpers):
-    with helpers.echo_thread("slow", token_delay=0.05) as (up, backend):
-        with helpers.router_thread([helpers.expert("general", up)]) as (url, state):
-            body = {"model": "general", "messages": [{"role": "user", "content": " ".join(["w"] * 40)}], "stream": True}
-            with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=30) as response:
-                lines = response.iter_lines()
-                first = next(line for line in lines if line.startswith("data:") and '"content":"w' in line)
-                # the first token reached the client while the upstream was still generating
-                assert first and backend.running == 1 and backend.finished == 0
-            helpers.wait_until(lambda: backend.cancelled == 1)  # leaving mid-stream stops the upstream
-            assert backend.finished == 0
+    with (
+        helpers.echo_thread("slow", token_delay=0.05) as (up, backend),
+        helpers.router_thread([helpers.expert("general", up)]) as (url, state),
+    ):
+        body = {"model": "general", "messages": [{"role": "user", "content": " ".join(["w"] * 40)}], "stream": True}
+        with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=30) as response:
+            lines = response.iter_lines()
+            first = next(line for line in lines if line.startswith("data:") and '"content":"w' in line)
+            # the first token reached the client while the upstream was still generating
+            assert first and backend.running == 1 and backend.finished == 0
+        helpers.wait_until(lambda: backend.cancelled == 1)  # leaving mid-stream stops the upstream
+        assert backend.finished == 0
 
-            done = threading.Event()
+        done = threading.Event()
 
-            def leave_early() -> None:  # a non-streamed request whose client gives up
-                try:
-                    httpx.post(f"{url}/v1/chat/completions", json={**body, "stream": False}, timeout=0.5)
-                except httpx.TimeoutException:
-                    done.set()
+        def leave_early() -> None:  # a non-streamed request whose client gives up
+            try:
+                httpx.post(f"{url}/v1/chat/completions", json={**body, "stream": False}, timeout=0.5)
+            except httpx.TimeoutException:
+                done.set()
 
-            leave_early()
-            assert done.is_set()
-            helpers.wait_until(lambda: backend.cancelled == 2)
-            helpers.wait_until(lambda: state.admission.active == 0)
+        leave_early()
+        assert done.is_set()
+        helpers.wait_until(lambda: backend.cancelled == 2)
+        helpers.wait_until(lambda: state.admission.active == 0)
 
 
 def test_fallback_answers_when_every_replica_is_down(helpers):
@@ -237,11 +238,11 @@ def test_fallback_answers_when_every_replica_is_down(helpers):
 
 
 def test_keys_and_admin_keys_guard_the_router(helpers, tmp_path):
-    with helpers.echo_thread("general-model") as (gen_url, gen):
+    with helpers.echo_thread("general-model") as (gen_url, _gen):
         registry = tmp_path / "experts.yaml"
         with helpers.router_thread(
             [helpers.expert("general", gen_url)], registry=registry, api_keys=[KEY], admin_keys=[ADMIN]
-        ) as (url, state):
+        ) as (url, _state):
             body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
             denied = httpx.post(f"{url}/v1/chat/completions", json=body)
             assert denied.status_code == 401 and denied.json()["error"]["code"] == "AUTHENTICATION_FAILED"
@@ -280,28 +281,29 @@ def test_registry_changes_from_another_process_are_picked_up(helpers, tmp_path):
     from lf.experts import ExpertManager
 
     registry = tmp_path / "experts.yaml"
-    with helpers.echo_thread("general-model") as (gen_url, _), helpers.echo_thread("code-model") as (code_url, _):
-        with helpers.router_thread([helpers.expert("general", gen_url)], registry=registry, registry_poll_s=0.1) as (
-            url,
-            state,
-        ):
-            other = ExpertManager(registry)  # "another process": its own manager on the same file
-            other.register_expert(helpers.expert("code", code_url, keywords=("python",)))
-            helpers.wait_until(lambda: "code" in [m["id"] for m in httpx.get(f"{url}/v1/models").json()["data"]])
-            answer = httpx.post(
-                f"{url}/v1/chat/completions", json={"model": "auto", "messages": [{"role": "user", "content": "python"}]}
-            )
-            assert answer.json()["model"] == "code-model"
-            other.update_expert("code", enabled=False)
-            helpers.wait_until(lambda: "code" not in [m["id"] for m in httpx.get(f"{url}/v1/models").json()["data"]])
-            disabled = httpx.post(
-                f"{url}/v1/chat/completions", json={"model": "code", "messages": [{"role": "user", "content": "x"}]}
-            )
-            assert disabled.status_code == 404 and "disabled" in disabled.json()["error"]["message"]
-            registry.write_text("experts: [ {name: broken")  # a bad edit: the last good registry stays in use
-            helpers.wait_until(lambda: httpx.get(f"{url}/experts").json()["registry_error"])
-            assert httpx.get(f"{url}/health").json()["status"] == "degraded"
-            assert [m["id"] for m in httpx.get(f"{url}/v1/models").json()["data"]] == ["auto", "general"]
+    with (
+        helpers.echo_thread("general-model") as (gen_url, _),
+        helpers.echo_thread("code-model") as (code_url, _),
+        helpers.router_thread([helpers.expert("general", gen_url)], registry=registry, registry_poll_s=0.1) as (url, _),
+    ):
+        other = ExpertManager(registry)  # "another process": its own manager on the same file
+        other.register_expert(helpers.expert("code", code_url, keywords=("python",)))
+        helpers.wait_until(lambda: "code" in [m["id"] for m in httpx.get(f"{url}/v1/models").json()["data"]])
+        answer = httpx.post(
+            f"{url}/v1/chat/completions",
+            json={"model": "auto", "messages": [{"role": "user", "content": "python"}]},
+        )
+        assert answer.json()["model"] == "code-model"
+        other.update_expert("code", enabled=False)
+        helpers.wait_until(lambda: "code" not in [m["id"] for m in httpx.get(f"{url}/v1/models").json()["data"]])
+        disabled = httpx.post(
+            f"{url}/v1/chat/completions", json={"model": "code", "messages": [{"role": "user", "content": "x"}]}
+        )
+        assert disabled.status_code == 404 and "disabled" in disabled.json()["error"]["message"]
+        registry.write_text("experts: [ {name: broken")  # a bad edit: the last good registry stays in use
+        helpers.wait_until(lambda: httpx.get(f"{url}/experts").json()["registry_error"])
+        assert httpx.get(f"{url}/health").json()["status"] == "degraded"
+        assert [m["id"] for m in httpx.get(f"{url}/v1/models").json()["data"]] == ["auto", "general"]
 
 
 def test_balancing_spreads_requests_over_replicas(helpers):
@@ -321,7 +323,7 @@ def test_neural_and_hybrid_classifiers_run_off_the_event_loop(helpers, default_n
 
     experts = default_experts()
     hybrid = HybridClassifier(KeywordClassifier(), default_neural)
-    with helpers.echo_thread("m") as (up, backend):
+    with helpers.echo_thread("m") as (up, _backend):
         endpoints = [msgspec.structs.replace(e, endpoints=[helpers.expert("x", up).endpoints[0]]) for e in experts]
         with helpers.router_thread(endpoints, classifier=hybrid) as (url, state):
             hybrid.sync_experts(endpoints)

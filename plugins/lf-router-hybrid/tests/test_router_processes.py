@@ -69,7 +69,9 @@ def test_two_hf_servers_behind_the_router_with_experts_added_by_the_cli(helpers,
             "--endpoint", code_url, env=env,
         )  # fmt: skip
         assert added.returncode == 0, added.stderr
-        added = run_cli("expert", "add", "general", "--description", "Anything else", "--endpoint", general_url, env=env)
+        added = run_cli(
+            "expert", "add", "general", "--description", "Anything else", "--endpoint", general_url, env=env
+        )
         assert added.returncode == 0, added.stderr
         listed = run_cli("expert", "list", "--json", env=env)
         assert listed.returncode == 0, listed.stderr
@@ -80,7 +82,9 @@ def test_two_hf_servers_behind_the_router_with_experts_added_by_the_cli(helpers,
 
         port = free_port()
         config = tmp_path / "router.yaml"
-        config.write_text(f"registry: {registry}\nport: {port}\nlog_level: warning\nhealth_checks:\n  interval_s: 0.5\n")
+        config.write_text(
+            f"registry: {registry}\nport: {port}\nlog_level: warning\nhealth_checks:\n  interval_s: 0.5\n"
+        )
         router = router_process(helpers, ["run", "route", "--plugin", "keyword", "--config", str(config)], port, {})
         try:
             helpers.wait_until(lambda: _get(f"{router.url}/ready") == 200, timeout=180)
@@ -266,7 +270,8 @@ def test_serve_router_refuses_a_bad_setup_quickly(tmp_path):
 
 
 def test_router_package_import_stays_cheap():
-    code = "import sys, lf_router_hybrid; print(sorted(m for m in ('litestar','httpx','torch','uvicorn') if m in sys.modules))"
+    heavy = "('litestar', 'httpx', 'torch', 'uvicorn')"
+    code = f"import sys, lf_router_hybrid; print(sorted(m for m in {heavy} if m in sys.modules))"
     import subprocess
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

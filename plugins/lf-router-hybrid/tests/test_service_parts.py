@@ -19,7 +19,7 @@ from lf_router_hybrid.config import (
     service_options,
 )
 from lf_router_hybrid.service.breaker import CircuitBreaker
-from lf_router_hybrid.service.pool import Balancer, ReplicaPool, normalize_url
+from lf_router_hybrid.service.pool import ReplicaPool, normalize_url
 
 
 class Clock:
@@ -164,7 +164,12 @@ def test_model_name_sent_upstream():
 
 def test_router_config_has_classifier_and_service_options():
     config = msgspec.convert(
-        {"registry": "r.yaml", "port": 9000, "api_keys": "k" * 32 + "," + "q" * 32, "breaker": {"failure_threshold": 7}},
+        {
+            "registry": "r.yaml",
+            "port": 9000,
+            "api_keys": "k" * 32 + "," + "q" * 32,
+            "breaker": {"failure_threshold": 7},
+        },
         KeywordRouterConfig,
     )
     assert isinstance(config, KeywordConfig)

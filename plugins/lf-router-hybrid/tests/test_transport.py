@@ -62,7 +62,7 @@ def client(**limits: int | float) -> httpx.AsyncClient:
 async def test_keep_alive_reuses_one_connection():
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
-            head, body = await read_request(reader)
+            _head, body = await read_request(reader)
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
 
     async with raw_server(handler) as (url, connections), client() as c:
