@@ -32,6 +32,9 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 LITELLM_VENV = ROOT / ".venv-litellm"
 BODY = {"model": "general", "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8}
+#: Both proxies check this API key (LiteLLM refuses to start without a master key); the upstream ignores it.
+KEY = "sk-bench-" + "k" * 32
+HEADERS = {"Authorization": f"Bearer {KEY}"}
 
 
 def percentiles(samples: Sequence[float]) -> tuple[float, float]:
@@ -43,12 +46,20 @@ def percentiles(samples: Sequence[float]) -> tuple[float, float]:
 def process(argv: Sequence[str], port: int, env: dict[str, str] | None = None, log: Path | None = None,
             timeout: float = 120.0) -> Iterator[subprocess.Popen[bytes]]:  # fmt: skip
     """Start ``argv`` and wait until it accepts connections on ``port``; stop it on exit."""
-    from lf.testing import wait_for_port
+    import socket
 
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
     proc = subprocess.Popen(list(argv), env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT)
     try:
-        wait_for_port("127.0.0.1", port, timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{Path(argv[0]).name} exited with status {proc.returncode}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f}s")
+            time.sleep(0.2)
         yield proc
     finally:
         proc.terminate()
@@ -67,7 +78,7 @@ def wait_ok(url: str, timeout: float = 180.0) -> None:
     last = ""
     while time.monotonic() < deadline:
         try:
-            r = httpx.post(f"{url}/v1/chat/completions", json=BODY, timeout=30)
+            r = httpx.post(f"{url}/v1/chat/completions", json=BODY, headers=HEADERS, timeout=30)
             if r.status_code == 200:
                 return
             last = f"{r.status_code} {r.text[:200]}"
@@ -80,7 +91,7 @@ def wait_ok(url: str, timeout: float = 180.0) -> None:
 def added_latency(direct: str, router: str, n: int) -> tuple[list[float], list[float]]:
     """Seconds per request straight to ``direct`` and through ``router``, alternating."""
     times: dict[str, list[float]] = {direct: [], router: []}
-    with httpx.Client(timeout=30) as client:
+    with httpx.Client(timeout=30, headers=HEADERS) as client:
         for url in (direct, router):
             for _ in range(50):
                 client.post(f"{url}/v1/chat/completions", json=BODY).raise_for_status()
@@ -98,7 +109,9 @@ async def _closed_loop(url: str, concurrency: int, seconds: float) -> tuple[int,
     from lf_router_hybrid.service.transport import pooled_client
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with pooled_client(limits, httpx.Timeout(60.0)) as client:
+    client = pooled_client(limits, httpx.Timeout(60.0))
+    client.headers.update(HEADERS)
+    async with client:
         ok = failed = 0
         measuring = False
         stop = False
@@ -170,7 +183,12 @@ def litellm_proxy(exe: Path, upstream: str, port: int, workdir: Path) -> Iterato
         "  telemetry: false\n"
         "  set_verbose: false\n"
     )
-    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False"}
+    env = {
+        "LITELLM_MASTER_KEY": KEY,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LITELLM_LOG": "ERROR",
+        "LITELLM_TELEMETRY": "False",
+    }
     argv = [str(exe), "--config", str(config), "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"]
     log = workdir / "litellm.log"
     try:
@@ -201,7 +219,7 @@ def bench_service(calls: int, concurrency: int, seconds: float, litellm: bool) -
                        "--port", str(router_port), "--set", "log_level=warning"]  # fmt: skip
         with (
             process([sys.executable, str(ROOT / "bench" / "_upstream.py"), str(up_port)], up_port),
-            process(router_argv, router_port, {"LF_EXPERTS_FILE": str(registry)}),
+            process(router_argv, router_port, {"LF_EXPERTS_FILE": str(registry), "LF_KEYWORD_API_KEYS": KEY}),
         ):
             router = f"http://127.0.0.1:{router_port}"
             wait_ok(router)
@@ -234,7 +252,7 @@ def bench_service(calls: int, concurrency: int, seconds: float, litellm: bool) -
             try:
                 with litellm_proxy(exe, upstream, free_port(), work) as lite:
                     lite_rps, lite_failed = throughput(lite, concurrency, seconds)
-                    with httpx.Client(timeout=30) as client:
+                    with httpx.Client(timeout=30, headers=HEADERS) as client:
                         lite_s = []
                         for _ in range(min(calls, 500)):
                             start = time.perf_counter()
