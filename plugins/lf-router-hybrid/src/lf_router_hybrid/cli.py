@@ -19,7 +19,9 @@ def router(
         "'builtin' for the shipped experts.",
     ),
     classifier: str = typer.Option(
-        "hybrid", "--classifier", help="How queries are classified: keyword, neural or hybrid (see `lf plugins`)."
+        "hybrid",
+        "--classifier",
+        help="How queries are classified: keyword, neural, hybrid or a plugin's classifier (see `lf plugins`).",
     ),
     balancing: str | None = typer.Option(
         None,
@@ -53,4 +55,14 @@ def router(
         "fallback_expert": fallback_expert,
     }
     flags: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
+    from lf.plugins import get_registry
+
+    spec = get_registry().get("route", classifier)
+    if spec.runner is None:  # a plugin's classifier: served with the router's own options
+        from lf_router_hybrid.service.runner import serve_plugin_classifier
+
+        serve_plugin_classifier(
+            spec, config_file=str(config) if config else None, overrides=list(set_ or []), flags=flags, dry_run=dry_run
+        )
+        return
     execute("route", classifier, config=config, overrides=list(set_ or []), flags=flags, dry_run=dry_run)

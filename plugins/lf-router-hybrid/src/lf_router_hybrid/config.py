@@ -267,6 +267,22 @@ HybridRouterConfig = _with_service(
 )
 
 
+class PluginClassifierOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """What every classifier understands: for a plugin's classifier that declares no options."""
+
+    registry: Annotated[str | None, msgspec.Meta(description=REGISTRY_HELP)] = None
+    fallback_expert: Annotated[
+        str | None, msgspec.Meta(description="Where unmatched queries go (default: general)")
+    ] = None
+
+
+PluginRouterConfig = _with_service(
+    PluginClassifierOptions,
+    "PluginRouterConfig",
+    "The router service with a plugin's classifier (`lf serve router --classifier NAME`).",
+)
+
+
 def service_options(config: Any) -> ServiceOptions:
     """The :class:`ServiceOptions` part of a router config (or ``config`` itself)."""
     if isinstance(config, ServiceOptions):

@@ -41,8 +41,39 @@ def build_router(spec: ComponentSpec, config: Any) -> tuple[Any, Any, Any]:
     manager = open_registry(getattr(config, "registry", None))
     impl = spec.load()
     experts = manager.list_experts(enabled_only=True)
-    classifier = impl.from_config(config, source=experts)
+    if hasattr(impl, "from_config"):
+        classifier = impl.from_config(config, source=experts)
+    else:  # a plugin's BaseClassifier without options of its own
+        classifier = impl.from_experts(experts, fallback_expert=getattr(config, "fallback_expert", None))
     return classifier, manager, service_options(config)
+
+
+def serve_plugin_classifier(
+    spec: ComponentSpec,
+    *,
+    config_file: str | None,
+    overrides: list[str],
+    flags: dict[str, Any],
+    dry_run: bool = False,
+) -> None:
+    """``lf serve router --classifier NAME`` for a plugin's classifier that has no runner of its own.
+
+    Its options are the router's (:class:`~lf_router_hybrid.config.PluginRouterConfig`):
+    the classifier is built with ``from_experts(experts, fallback_expert=...)``.
+    """
+    from lf.cli.console import RichEvents, console, interruptible, print_result
+    from lf.config import build_config, to_yaml
+    from lf_router_hybrid.config import PluginRouterConfig
+
+    config = build_config(
+        PluginRouterConfig, file=config_file, overrides=overrides, env_component=spec.name, flags=flags
+    )
+    if dry_run:
+        console().print(to_yaml(config), markup=False, highlight=False)
+        return
+    with interruptible(), RichEvents() as events:
+        result = run_router(spec, config, events)
+    print_result(result)
 
 
 def run_router(spec: ComponentSpec, config: Any, events: Events) -> RunResult:
