@@ -46,7 +46,7 @@ step() {  # step TITLE COMMAND...: print the command, run it, time it
     shift
     printf '\n\033[1m== %s\033[0m\n$ %s\n' "$title" "$(shown "$@")"
     "$@"
-    TIMES+=("$(printf '%-34s %4d s' "$title" $((SECONDS - started)))")
+    TIMES+=("$(printf '%-40s %4d s' "$title" $((SECONDS - started)))")
 }
 
 port_free() {
@@ -81,7 +81,7 @@ PY
         exit 1
     fi
     echo "ready at $url ($((SECONDS - started)) s)"
-    TIMES+=("$(printf '%-34s %4d s' "Start $name" $((SECONDS - started)))")
+    TIMES+=("$(printf '%-40s %4d s' "Start $name" $((SECONDS - started)))")
 }
 
 for port in "$PORT" "$BASE_PORT" "$CODE_PORT"; do
@@ -95,7 +95,7 @@ printf '\n\033[1m== Fetch the embedded model\033[0m\n$ lf models fetch\n'
 started=$SECONDS
 MODEL=$(lf models fetch)
 echo "$MODEL"
-TIMES+=("$(printf '%-34s %4d s' "Fetch the embedded model" $((SECONDS - started)))")
+TIMES+=("$(printf '%-40s %4d s' "Fetch the embedded model" $((SECONDS - started)))")
 
 step "Validate the expert's data" lf data validate examples/data/code-expert.jsonl
 step "Fine-tune a LoRA code expert" lf train sft --config examples/code-expert.yaml \
@@ -131,7 +131,7 @@ step "Ask through the router (openai client)" python examples/ask_router.py \
 
 printf '\n\033[1m== Summary\033[0m\n'
 printf '  %s\n' "${TIMES[@]}"
-printf '  %-34s %4d s\n' "Total" $((SECONDS - DEMO_STARTED))
+printf '  %-40s %4d s\n' "Total" $((SECONDS - DEMO_STARTED))
 cat <<EOF
 
 Artifacts:
