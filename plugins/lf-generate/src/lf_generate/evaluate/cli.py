@@ -218,7 +218,8 @@ def compare(
         )
         paths = write_report(report, output)
         if png:
-            shot = render_png(paths["html"], paths["html"].with_suffix(".png"))
+            height = min(8000, 900 + 320 * len(report.rows))  # the summary and (most of) the answers
+            shot = render_png(paths["html"], paths["html"].with_suffix(".png"), height=height)
             if shot is not None:
                 paths["png"] = shot
     if as_json:

@@ -7,6 +7,7 @@ or prompt is HTML-escaped, so it opens anywhere and a model's answer cannot inje
 from __future__ import annotations
 
 import html
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -45,6 +46,7 @@ table.summary th { background: #eef1f4; font-weight: 600; }
 .foot { color: var(--muted); font-size: 12px; padding: 6px 14px; border-top: 1px dashed var(--line); }
 .judge { color: var(--muted); font-size: 12px; padding: 6px 14px; border-top: 1px solid var(--line);
          background: #fbfcfd; }
+.judge summary { cursor: pointer; } .judge .text { font-size: 12px; color: #1f2328; }
 @media (max-width: 800px) {
   .pair { grid-template-columns: 1fr; }
   .answer + .answer { border-left: 0; border-top: 1px solid var(--line); }
@@ -123,11 +125,17 @@ def _card(index: int, row: Row, report: CompareReport) -> str:
     verdict = _tag(row.verdict, report.a.label, report.b.label) if judged else ""
     judge = ""
     if judged:
+        raw = "".join(
+            f'<p><strong>{title}</strong></p><div class="text">{_e(answer)}</div>'
+            for title, answer in (("A shown first", row.judge_a_first), ("B shown first", row.judge_b_first))
+            if answer is not None
+        )
         judge = (
             '<div class="judge">'
             f"A shown first: {_e(row.verdict_a_first or 'unparsed')} &middot; "
             f"B shown first: {_e(row.verdict_b_first or 'unparsed')}"
-            "</div>"
+            + (f"<details><summary>the judge's answers</summary>{raw}</details>" if raw else "")
+            + "</div>"
         )
     return (
         f'<section class="card" id="p{index}"><div class="prompt"><span class="n">#{index}</span>{verdict} '
@@ -159,8 +167,12 @@ def render_html(report: CompareReport) -> str:
             "<h2>Judge</h2>"
             f'<p class="meta">{_e(j.judge)} compared each pair twice (A first, then B first); a model wins a prompt '
             "only when both orders prefer it, otherwise it is a tie. "
-            f"Judged {j.judged}, unscored {j.unscored}, ties {j.ties}; the two orders agreed on "
-            f"{_e(_pct(j.position_consistency))} of the pairs.</p>"
+            f"Judged {j.judged}, unscored {j.unscored}, ties {j.ties}; "
+            + (
+                f"the two orders agreed on {_e(_pct(j.position_consistency))} of the pairs parsed in both.</p>"
+                if j.position_consistency is not None
+                else "no pair had a verdict in both orders.</p>"
+            )
         )
     cards = "".join(_card(i, row, report) for i, row in enumerate(report.rows, 1))
     return (
@@ -184,7 +196,16 @@ def write_report(report: CompareReport, output_dir: str | Path) -> dict[str, Pat
     paths = {"json": out / "compare.json", "html": out / "compare.html"}
     atomic_write_bytes(paths["json"], msgspec.json.format(msgspec.json.encode(report), indent=2) + b"\n")
     atomic_write_text(paths["html"], render_html(report))
+    mode = 0o666 & ~_umask()  # readable like any file the user writes (atomic writes start private)
+    for path in paths.values():
+        os.chmod(path, mode)
     return paths
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def find_browser() -> str | None:
@@ -196,8 +217,11 @@ def find_browser() -> str | None:
     return None
 
 
-def render_png(html_path: str | Path, png_path: str | Path, *, width: int = 1280, height: int = 2000) -> Path | None:
-    """Screenshot ``html_path`` with headless Chromium; None when no browser is installed or it fails."""
+def render_png(html_path: str | Path, png_path: str | Path, *, width: int = 1280, height: int = 1600) -> Path | None:
+    """Screenshot ``html_path`` with headless Chromium; None when no browser is installed or it fails.
+
+    ``height`` is the top of the page that is captured (the summary and the first answers).
+    """
     browser = find_browser()
     if browser is None:
         return None
