@@ -74,7 +74,6 @@ def generated(tiny_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     return {"tmp": tmp, "sft": sft, "dpo": dpo, "sft_out": tmp / "sft.jsonl", "dpo_out": tmp / "dpo.jsonl"}
 
 
-@pytest.mark.slow  # its fixture runs both generators through the CLI (~20 s)
 def test_200_records_and_50_pairs_with_the_summary_and_valid_files(generated: dict[str, Any]) -> None:
     sft, dpo = generated["sft"], generated["dpo"]
     assert sft.returncode == 0, sft.stderr

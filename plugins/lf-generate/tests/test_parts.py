@@ -133,6 +133,24 @@ def test_minhash_estimates_jaccard_and_finds_near_duplicates() -> None:
     assert Deduplicator(exact=True, threshold=None).check(b) is None
 
 
+def test_minhash_is_unbiased_over_many_pairs() -> None:
+    import random
+
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(200)]
+    hasher = MinHasher(num_perm=128)
+    errors = []
+    for _ in range(40):
+        a = [rng.choice(words) for _ in range(40)]
+        b = list(a)
+        for _ in range(rng.randrange(0, 25)):
+            b[rng.randrange(40)] = rng.choice(words)
+        sa, sb = shingles(" ".join(a)), shingles(" ".join(b))
+        errors.append(estimated_jaccard(hasher.signature(sa), hasher.signature(sb)) - jaccard(sa, sb))
+    assert abs(sum(errors) / len(errors)) < 0.02  # no bias (each estimate's spread is ~0.04 at 128 perms)
+    assert max(abs(e) for e in errors) < 0.15
+
+
 def test_judge_answers_parse_robustly() -> None:
     for text, score in [
         ("Score: 8", 8),

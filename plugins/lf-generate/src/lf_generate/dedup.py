@@ -1,23 +1,26 @@
-"""De-duplication: exact (normalized text) and near-duplicates (MinHash + LSH, pure Python).
+"""De-duplication: exact (normalized text) and near-duplicates (MinHash + LSH; Python and numpy).
 
 Texts are normalized (lower case, punctuation dropped, whitespace collapsed). Exact
 duplicates are found by a hash of the normalized text. Near-duplicates: each text becomes
 the set of its word 3-grams (its words when shorter); a MinHash signature of ``num_perm``
 64-bit hashes estimates the Jaccard similarity of two sets; locality-sensitive hashing
 (``bands`` x ``rows`` = ``num_perm``) finds the candidates, and a candidate whose
-estimated similarity reaches the threshold is a near-duplicate.
+estimated similarity reaches the threshold is a near-duplicate. numpy computes the
+signatures and compares a text with all its candidates at once, so near-identical
+corpora (where every text is a candidate of every other) stay fast.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import re
 from collections import defaultdict
+from typing import Any
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
-_MERSENNE = (1 << 61) - 1
-_MAX_HASH = (1 << 32) - 1
+_PRIME = (1 << 31) - 1  # a Mersenne prime
 
 
 def normalize(text: str) -> str:
@@ -33,29 +36,40 @@ def shingles(text: str, n: int = 3) -> set[str]:
     return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
-def _hash64(value: str) -> int:
-    return int.from_bytes(hashlib.blake2b(value.encode("utf-8"), digest_size=8).digest(), "little")
+def _hash32(value: str) -> int:
+    return int.from_bytes(hashlib.blake2b(value.encode("utf-8"), digest_size=4).digest(), "little")
 
 
 class MinHasher:
-    """MinHash signatures with ``num_perm`` universal hash permutations (seeded: reproducible)."""
+    """MinHash signatures with ``num_perm`` universal hash functions ``(a*h + b) mod (2^31 - 1)`` (seeded).
+
+    ``h`` (a hash of each item), ``a`` and ``b`` are below the prime 2^31 - 1, so every
+    product fits in 64 bits and numpy computes all ``num_perm`` minima of a set at once,
+    exactly. (``a`` must range over the whole field: with small multipliers the functions
+    barely permute and the estimates come out far too high.)
+    """
 
     def __init__(self, num_perm: int = 64, seed: int = 1) -> None:
+        import numpy as np
+
         rng = random.Random(seed)
         self.num_perm = num_perm
-        self.params = [(rng.randrange(1, _MERSENNE), rng.randrange(0, _MERSENNE)) for _ in range(num_perm)]
+        self._a = np.array([rng.randrange(1, _PRIME) for _ in range(num_perm)], dtype=np.uint64)
+        self._b = np.array([rng.randrange(0, _PRIME) for _ in range(num_perm)], dtype=np.uint64)
 
-    def signature(self, items: set[str]) -> tuple[int, ...]:
-        """The signature of a set (all-max for the empty set)."""
+    def signature(self, items: set[str]) -> Any:
+        """The signature of a set, a ``uint64`` array (all-max for the empty set)."""
+        import numpy as np
+
         if not items:
-            return (_MAX_HASH,) * self.num_perm
-        hashes = [_hash64(s) for s in items]
-        return tuple(min(((a * h + b) % _MERSENNE) & _MAX_HASH for h in hashes) for a, b in self.params)
+            return np.full(self.num_perm, _PRIME, dtype=np.uint64)
+        hashes = np.fromiter((_hash32(s) % _PRIME for s in items), dtype=np.uint64, count=len(items))
+        return ((hashes[:, None] * self._a[None, :] + self._b[None, :]) % np.uint64(_PRIME)).min(axis=0)
 
 
-def estimated_jaccard(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+def estimated_jaccard(a: Any, b: Any) -> float:
     """The share of equal signature positions: an unbiased estimate of the Jaccard similarity."""
-    return sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
+    return float((a == b).mean())
 
 
 def jaccard(a: set[str], b: set[str]) -> float:
@@ -77,14 +91,18 @@ class Deduplicator:
     """
 
     def __init__(self, *, exact: bool = True, threshold: float | None = 0.85, num_perm: int = 64) -> None:
+        import numpy as np
+
         self.exact = exact
         self.threshold = threshold
         self.hasher = MinHasher(num_perm)
         self.rows = 2 if threshold is not None and threshold < 0.7 else 4
-        bands = num_perm // self.rows
+        self.bands = num_perm // self.rows
+        self._need = 0 if threshold is None else math.ceil(threshold * num_perm - 1e-9)
         self._seen: set[str] = set()
-        self._buckets: list[dict[tuple[int, ...], list[int]]] = [defaultdict(list) for _ in range(bands)]
-        self._signatures: list[tuple[int, ...]] = []
+        self._buckets: list[dict[bytes, list[int]]] = [defaultdict(list) for _ in range(self.bands)]
+        self._signatures = np.zeros((64, num_perm), dtype=np.uint64)
+        self._count = 0
 
     def check(self, text: str) -> str | None:
         """``"exact"`` or ``"near"`` for a duplicate, else None (the text is then remembered)."""
@@ -106,18 +124,30 @@ class Deduplicator:
         signature = self.hasher.signature(shingles(text)) if self.threshold is not None else None
         self._remember(digest, signature)
 
-    def _near(self, signature: tuple[int, ...]) -> bool:
-        assert self.threshold is not None
-        candidates: set[int] = set()
-        for band, bucket in enumerate(self._buckets):
-            candidates.update(bucket.get(signature[band * self.rows : (band + 1) * self.rows], ()))
-        return any(estimated_jaccard(signature, self._signatures[i]) >= self.threshold for i in candidates)
+    def _keys(self, signature: Any) -> list[bytes]:
+        return [signature[i * self.rows : (i + 1) * self.rows].tobytes() for i in range(self.bands)]
 
-    def _remember(self, digest: str, signature: tuple[int, ...] | None) -> None:
+    def _near(self, signature: Any) -> bool:
+        import numpy as np
+
+        candidates: set[int] = set()
+        for bucket, key in zip(self._buckets, self._keys(signature), strict=True):
+            candidates.update(bucket.get(key, ()))
+        if not candidates:
+            return False
+        rows = self._signatures[np.fromiter(candidates, dtype=np.int64, count=len(candidates))]
+        return bool(((rows == signature).sum(axis=1) >= self._need).any())
+
+    def _remember(self, digest: str, signature: Any) -> None:
+        import numpy as np
+
         self._seen.add(digest)
         if signature is None:
             return
-        index = len(self._signatures)
-        self._signatures.append(signature)
-        for band, bucket in enumerate(self._buckets):
-            bucket[signature[band * self.rows : (band + 1) * self.rows]].append(index)
+        if self._count == len(self._signatures):
+            self._signatures = np.concatenate([self._signatures, np.zeros_like(self._signatures)])
+        index = self._count
+        self._signatures[index] = signature
+        self._count += 1
+        for bucket, key in zip(self._buckets, self._keys(signature), strict=True):
+            bucket[key].append(index)
