@@ -21,6 +21,8 @@ import yaml
 from lf.testing import run_cli
 from lf.testing.cli import lf_executable
 
+REPO = Path(__file__).resolve().parents[3]
+
 TOPICS = ["tides", "gravity", "volcanoes", "bees", "maps", "bread", "rain", "stars", "rivers", "glass"]
 TOPICS += ["clocks", "salt", "wind", "moss", "ice", "sand", "paper", "iron", "owls", "fog"]
 FORMS = ["a haiku", "a limerick", "one sentence", "a riddle", "a tweet", "a slogan", "a fact", "a question"]
@@ -167,3 +169,24 @@ def test_killed_generation_resumes_without_duplicates_or_gaps(slow_echo_url: str
     assert len(journal) == len({e["key"] for e in journal}) == len(prompts)
     final = run_cli("generate", "data", "--config", str(config))  # nothing left: no request at all
     assert final.returncode == 0 and "metrics.resumed 120 " in " ".join(final.stdout.split())
+
+
+@pytest.mark.slow
+def test_the_smollm2_data_example_as_written(smollm2_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    result = run_cli(
+        "run", "generate", "--plugin", "synthetic", "--config", str(REPO / "examples" / "generate-smollm2.yaml"),
+        "--set", f"output={out}", "--set", "max_prompts=2",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    records = read_jsonl(out)
+    assert len(records) == 2 and all("tide" in r["output"].lower() for r in records)  # the real model answers
+    check = run_cli("data", "validate", str(out), "--json")
+    assert check.returncode == 0 and json.loads(check.stdout)["format"] == "alpaca"
+
+
+def test_the_preferences_example_is_a_valid_config() -> None:
+    example = REPO / "examples" / "preferences-smollm2.yaml"
+    result = run_cli("generate", "preferences", "--config", str(example), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "temperatures:" in result.stdout and "model: smollm2" in result.stdout

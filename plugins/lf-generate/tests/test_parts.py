@@ -236,8 +236,12 @@ def test_store_refuses_foreign_output_other_kinds_and_a_second_writer(tmp_path: 
     other = RecordStore(str(out), kind="preferences", settings={"format": "dpo"})
     with pytest.raises(ConfigError, match="holds synthetic data"):
         other.open()
-    fmt = RecordStore(str(out), kind="synthetic", settings={"format": "sharegpt"})
-    with pytest.raises(ConfigError, match="alpaca format"):
+    empty = RecordStore(str(out), kind="synthetic", settings={"format": "sharegpt"})
+    empty.open()  # no record yet: another format is fine, and becomes the journal's
+    empty.add("k0", "ok", {"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]})
+    empty.close()
+    fmt = RecordStore(str(out), kind="synthetic", settings={"format": "alpaca"})
+    with pytest.raises(ConfigError, match="sharegpt format"):
         fmt.open()
     with pytest.raises(ConfigError, match="cannot write"):
         RecordStore(str(tmp_path / "out.csv"), kind="synthetic", settings={})

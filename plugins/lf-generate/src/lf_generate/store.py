@@ -91,6 +91,7 @@ class RecordStore:
         self.failures = 0
         self.repaired = 0
         self.changed_settings: list[str] = []
+        self._header_format: Any = None
         self._records: IO[bytes] | None = None
         self._journal: IO[bytes] | None = None
         self._failures: IO[bytes] | None = None
@@ -147,6 +148,28 @@ class RecordStore:
                     hint="Set overwrite: true to start over.",
                 ) from None
         self._reconcile(entries)
+        if self._header_format is not None and self._header_format != self.settings.get("format"):
+            if self.kept:
+                raise ConfigError(
+                    f"{self.output} holds records in the {self._header_format} format, "
+                    f"not {self.settings.get('format')}.",
+                    hint="Keep the format of the first run, use another output, or overwrite: true.",
+                )
+            self._rewrite_header()
+
+    def _rewrite_header(self) -> None:
+        """No record was written yet: the new settings (format) become the journal's."""
+        assert self._journal is not None
+        body = _complete_lines(self.journal_path)[0][1:]
+        self._journal.truncate(0)
+        self._journal.write(
+            _encoder.encode({"lf_generate": JOURNAL_VERSION, "kind": self.kind, "settings": self.settings})
+            + b"\n"
+            + b"".join(line + b"\n" for line in body)
+        )
+        self._journal.flush()
+        os.fsync(self._journal.fileno())
+        self._header_format = self.settings.get("format")
 
     def _lock(self) -> None:
         try:
@@ -174,11 +197,7 @@ class RecordStore:
                 hint="Use another output file, or overwrite: true.",
             )
         before = header.get("settings") or {}
-        if before.get("format") != self.settings.get("format"):
-            raise ConfigError(
-                f"{self.output} holds records in the {before.get('format')} format, not {self.settings.get('format')}.",
-                hint="Keep the format of the first run, use another output, or overwrite: true.",
-            )
+        self._header_format = before.get("format")
         self.changed_settings = sorted(
             k for k in set(before) | set(self.settings) if before.get(k) != self.settings.get(k)
         )
@@ -249,7 +268,8 @@ class RecordStore:
                 handle.close()
         self._records = self._failures = None
         try:
-            if self.records_path != self.output and self.records_path.exists():
+            partial = self.records_path != self.output and self.records_path.exists()
+            if partial and (self.kept or self.output.exists()):
                 from lf.data.io import write_records
 
                 write_records(self.output, self.records())
