@@ -133,12 +133,12 @@ class _Generator(ABC):
             models: dict[str, ChatModel] = {}
             full = config.max_records is not None and store.kept >= config.max_records
             if not full and any(u.key not in store.done for u in plan.units):  # all done: no model loads
+                models = await self.open_more(config, events, opened)  # the judge first: usually the cheaper check
                 if teacher is None:
                     teacher = open_model(config.teacher, "teacher")
                     opened.append(teacher)
                     events.message(f"opening the teacher ({config.teacher.base_url or config.teacher.model})")
                     await teacher.open()
-                models = await self.open_more(config, events, opened)
             await engine.run(plan.units, lambda unit: self.process(config, plan, engine, teacher, models, unit))
         finally:
             for model in opened:
