@@ -141,9 +141,11 @@ class _Generator(ABC):
                     await teacher.open()
             await engine.run(plan.units, lambda unit: self.process(config, plan, engine, teacher, models, unit))
         finally:
-            for model in opened:
-                await model.aclose()
-            store.close()
+            try:
+                for model in opened:
+                    await model.aclose()
+            finally:
+                store.close()
         result = self.result(config, plan, store, engine)
         events.metrics(result.metrics)
         for name, path in result.artifacts.items():

@@ -123,8 +123,11 @@ def resolve_model_dir(ref: str) -> str:
     else:
         if ref in TINY_MODELS:
             return str(resolve_model(ref))
-    if ref.startswith((".", "/", "~")):
-        raise ModelNotFoundError(f"Model directory not found: {ref}", hint="Give an existing model directory.")
+    if ref.startswith((".", "/", "~")) or ref.count("/") > 1:  # a path, not a hub id or a name
+        raise ModelNotFoundError(
+            f"Model directory not found: {ref}",
+            hint="Give an existing model directory, a hub id (org/name) or a shorthand (smollm2, tiny).",
+        )
     return ref
 
 

@@ -262,10 +262,11 @@ def compare_models(
     """Compare two models on ``prompts`` (see the module docstring)."""
     events = events or NullEvents()
     started = time.perf_counter()
-    check_ref(a, "a")
-    check_ref(b, "b")
-    if judge is not None:
-        check_ref(judge, "judge")
+    for ref, what in ((a, "a"), (b, "b"), (judge, "judge")):
+        if ref is not None:
+            check_ref(ref, what)
+            if not ref.base_url:
+                resolve_model_dir(ref.model or "")  # a wrong directory fails now, not after A answered
     prompts = [p for p in (p.strip() for p in prompts) if p]
     if not prompts:
         raise ConfigError("No prompts to compare on.", hint="Give --prompts FILE with one prompt per line.")
