@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from lf.testing import install_into
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -12,23 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def installed_test_plugins(tmp_path_factory) -> Path:
     """tests/plugins/* really pip-installed into a private --target directory."""
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(ROOT / "tests/plugins/lf-toy-classifier"),
-            str(ROOT / "tests/plugins/lf-broken-plugin"),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
+    return install_into(
+        tmp_path_factory.mktemp("site"),
+        ROOT / "tests/plugins/lf-toy-classifier",
+        ROOT / "tests/plugins/lf-broken-plugin",
     )
-    return target

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from lf.scaffold import TEMPLATES
-from lf.testing import run_cli
+from lf.testing import install_into, run_cli, run_pytest
 
 
 @pytest.mark.slow
@@ -20,44 +16,12 @@ def test_every_template_installs_and_passes_its_tests(tmp_path):
         result = run_cli("plugin", "new", kind, name, "--dir", str(tmp_path))
         assert result.returncode == 0, result.stderr
     packages = sorted(p for p in tmp_path.iterdir() if p.name.startswith("lf-"))
-    site = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(site),
-            *map(str, packages),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    env = {**os.environ, "PYTHONPATH": str(site)}
-    listed = run_cli("plugins", "--json", env=env)
+    site = install_into(tmp_path / "site", *packages)
+    listed = run_cli("plugins", "--json", env={"PYTHONPATH": str(site)})
     for kind, name in names.items():
         assert f'"name": "{name}"' in listed.stdout, kind
     for package in packages:
-        tests = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                "--rootdir",
-                str(package),
-                str(package / "tests"),
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-        )
+        tests = run_pytest(package, pythonpath=site)
         assert tests.returncode == 0, f"{package.name}:\n{tests.stdout[-3000:]}"
         assert " passed" in tests.stdout
 

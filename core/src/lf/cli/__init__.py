@@ -13,8 +13,9 @@ def main(argv: list[str] | None = None) -> None:
     from lf.cli.console import print_error
 
     try:
-        app = build_app()
-        app(args=argv, prog_name="lf")
+        args = sys.argv[1:] if argv is None else argv
+        app = build_app(args)
+        app(args=args, prog_name="lf")
     except LFError as exc:
         print_error(exc)
         sys.exit(exc.exit_code)

@@ -50,8 +50,13 @@ def _root(
     setup_logging(level)
 
 
-def build_app() -> typer.Typer:
-    """The root app with every command; plugins are discovered here."""
+def build_app(argv: list[str] | None = None) -> typer.Typer:
+    """The root app; plugins are discovered here.
+
+    With ``argv`` (the command line about to run) only the command being run is built in
+    full; the others keep their name and help, which is all a listing needs. This is what
+    keeps `lf --help` fast however many plugins are installed. ``None`` builds everything.
+    """
     from lf.cli import (
         config_cmd,
         data_cmd,
@@ -77,10 +82,23 @@ def build_app() -> typer.Typer:
     app.add_typer(plugin_cmd.app, name="plugin", rich_help_panel=CORE_PANEL)
     app.add_typer(expert_cmd.app, name="expert", rich_help_panel=CORE_PANEL)
     registry = get_registry()
-    friendly.add_job_groups(app, registry, panel=JOBS_PANEL)
+    path = None if argv is None else [word for word in argv if not word.startswith("-")][:2]
+    friendly.add_job_groups(app, registry, panel=JOBS_PANEL, path=path)
     serve_cmd.add_commands(app)
     _add_plugin_commands(app, registry)
+    if path is not None:
+        _keep_only(app, path[:1])
     return app
+
+
+def _keep_only(app: typer.Typer, first: list[str]) -> None:
+    """Replace every group but the one being run by an empty one with the same name and help."""
+    for info in app.registered_groups:
+        sub = info.typer_instance
+        if sub is None or [info.name] == first:
+            continue
+        help_text = info.help or sub.info.help
+        info.typer_instance = new_typer(help_text if isinstance(help_text, str) else "")
 
 
 def _add_plugin_commands(app: typer.Typer, registry: Any) -> None:

@@ -30,29 +30,48 @@ def group(app: typer.Typer, name: str, *, help: str = "", panel: str | None = No
     return sub
 
 
-def add_job_groups(app: typer.Typer, registry: Any, *, panel: str) -> None:
-    """One group per runnable kind (train, serve, quantize, generate...) with a command per component."""
+def add_job_groups(app: typer.Typer, registry: Any, *, panel: str, path: list[str] | None = None) -> None:
+    """One group per runnable kind (train, serve, quantize, generate...) with a command per component.
+
+    ``path`` is the command line being run (its words that are not options). Building a
+    command's options means inspecting its config Struct, which costs milliseconds per
+    component; only the command being run gets them. ``None`` builds everything (docs).
+    """
     for kind in KINDS.values():
         if kind.name == "format":
             continue
-        specs = registry.specs(kind.name)
         sub = group(
             app, kind.verb, help=f"{kind.description}. Same as `lf run {kind.name} --plugin NAME`.", panel=panel
         )
-        for spec in specs:
+        if path is not None and path[:1] != [kind.verb]:
+            continue  # another group runs: its commands are never looked at
+        for spec in registry.specs(kind.name):
             if spec.runner or kind.runner:
-                _add_commands(sub, spec, registry)
+                names = (spec.name, *spec.aliases)
+                full = path is None or (len(path) > 1 and path[1] in names)
+                _add_commands(sub, spec, registry, full=full)
 
 
-def _add_commands(sub: typer.Typer, spec: ComponentSpec, registry: Any) -> None:
-    """The command (and aliases) of one component; a broken config Struct is reported, never fatal."""
+def _add_commands(sub: typer.Typer, spec: ComponentSpec, registry: Any, *, full: bool = True) -> None:
+    """The command (and aliases) of one component; a broken config Struct is reported, never fatal.
+
+    Without ``full`` the command has no options: enough for a group's listing.
+    """
     try:
-        command = make_command(spec)
+        command = make_command(spec) if full else _listing_only(spec)
     except Exception as exc:  # e.g. a config type msgspec cannot describe
         registry.report_problem(f"{spec.kind} '{spec.name}' ({spec.package}): no command: {type(exc).__name__}: {exc}")
         return
     for name in (spec.name, *spec.aliases):
         sub.command(name, help=_help(spec, alias_of=None if name == spec.name else spec.name))(command)
+
+
+def _listing_only(spec: ComponentSpec) -> Any:
+    def command() -> None:
+        """Listed in its group's help; built with its options only when it runs."""
+
+    command.__name__ = spec.name.replace("-", "_")
+    return command
 
 
 def _help(spec: ComponentSpec, alias_of: str | None) -> str:

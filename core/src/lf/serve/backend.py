@@ -78,6 +78,9 @@ def quantization_method(path: str | os.PathLike[str]) -> str | None:
         config = json.loads(config_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    ours = config.get("lf_quantization")  # written by lf's quantizers: the method users chose
+    if isinstance(ours, dict) and isinstance(ours.get("method"), str):
+        return ours["method"]
     quant = config.get("quantization_config") or {}
     if not isinstance(quant, dict):
         return None

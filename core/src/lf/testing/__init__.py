@@ -15,7 +15,7 @@ Installed with lf-core is a pytest plugin with fixtures ``tiny_model_dir`` (sess
 scoped) and ``lf_registry``.
 """
 
-from lf.testing.cli import run_cli
+from lf.testing.cli import install_into, run_cli, run_pytest
 from lf.testing.contract import ContractError, check_plugin
 from lf.testing.registry import isolated_registry
 from lf.testing.samples import SAMPLES, sample_records, write_samples
@@ -29,8 +29,10 @@ __all__ = [
     "build_tokenizer",
     "check_plugin",
     "free_port",
+    "install_into",
     "isolated_registry",
     "run_cli",
+    "run_pytest",
     "running_server",
     "sample_records",
     "tiny_model",

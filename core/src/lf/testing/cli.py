@@ -26,3 +26,23 @@ def run_cli(
         cwd=cwd,
         timeout=timeout,
     )
+
+
+def install_into(target: str | os.PathLike[str], *packages: str | os.PathLike[str]) -> Path:
+    """``pip install --no-deps --target TARGET PACKAGES`` - a real install that leaves the environment alone.
+
+    Put ``target`` on ``PYTHONPATH`` (``env={"PYTHONPATH": str(target)}``) and ``lf`` finds
+    the installed plugins through their entry points.
+    """
+    cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target)]
+    subprocess.run([*cmd, *map(str, packages)], check=True, capture_output=True)
+    return Path(target)
+
+
+def run_pytest(
+    directory: str | os.PathLike[str], *, pythonpath: str | os.PathLike[str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a package's own test suite (``DIRECTORY/tests``) in a fresh interpreter."""
+    env = {**os.environ, **({"PYTHONPATH": str(pythonpath)} if pythonpath else {})}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(directory)]
+    return subprocess.run([*cmd, str(Path(directory) / "tests")], capture_output=True, text=True, env=env, timeout=1800)
