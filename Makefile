@@ -25,7 +25,7 @@ pytest: install
 test: lint typecheck pytest
 
 bench: install
-	@for b in bench/*.py; do echo ">> $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in bench/[!_]*.py; do echo ">> $$b"; $(BIN)/python $$b || exit 1; done
 
 docs: install
 	for ref in hooks cli config; do $(BIN)/python -m lf.docs $$ref > docs/$$ref.md; done

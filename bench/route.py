@@ -1,4 +1,4 @@
-"""How fast do the classifiers route? (issue 5, classification part; the service comes later)
+"""How fast does the router route? Classifiers, then the router service (issue 5).
 
 * keyword: classify latency p50/p99 with 10 experts x 50 keywords (goal p99 < 50 us);
   anchor: the naive loop ``sum(k in q for k in keywords)`` per expert over the same
@@ -7,7 +7,15 @@
   CPU), and batch throughput; anchor: a raw, un-cached ``transformers`` forward of the
   same model (AutoTokenizer + AutoModel + mean pooling), in the same run, same threads.
 
-Run: .venv/bin/python bench/route.py [--threads 1] [--calls 20000]
+* service (bench/_route_service.py): latency added by the router p50/p99 (the same
+  requests straight to a fast upstream vs through ``lf serve router``, classification
+  excluded; goal p50 < 1 ms, p99 < 5 ms) and requests/s through our router vs through a
+  LiteLLM proxy in front of the same upstream at the same concurrency (goal >= 2x). LiteLLM
+  is installed on first use into ``.venv-litellm`` (gitignored); without it that part is
+  skipped with the reason.
+
+Run: .venv/bin/python bench/route.py [--part all|classify|service] [--threads 1] [--calls 20000]
+     [--requests 2000] [--concurrency 32] [--seconds 5] [--no-litellm]
 """
 
 from __future__ import annotations
@@ -200,9 +208,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the neural part (default 1)")
     parser.add_argument("--calls", type=int, default=20_000, help="keyword calls (neural: a tenth)")
+    parser.add_argument("--part", choices=("all", "classify", "service"), default="all", help="what to measure")
+    parser.add_argument("--requests", type=int, default=2000, help="service: sequential requests each way")
+    parser.add_argument("--concurrency", type=int, default=32, help="service: concurrent clients for requests/s")
+    parser.add_argument("--seconds", type=float, default=5.0, help="service: seconds of load per target")
+    parser.add_argument("--no-litellm", action="store_true", help="service: leave the LiteLLM comparison out")
     args = parser.parse_args()
-    rows = bench_keyword(args.calls)
-    rows += bench_neural(args.threads, max(200, args.calls // 100))
+    rows: list[tuple[str, ...]] = []
+    if args.part in ("all", "classify"):
+        rows += bench_keyword(args.calls)
+        rows += bench_neural(args.threads, max(200, args.calls // 100))
+    if args.part in ("all", "service"):
+        from _route_service import bench_service
+
+        rows += bench_service(args.requests, args.concurrency, args.seconds, litellm=not args.no_litellm)
     print()
     print(table(rows, ("measure", "p50 / rate", "p99", "goal")))
     return 0

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from lf.scaffold import TEMPLATES
@@ -10,7 +14,7 @@ from lf.testing import install_into, run_cli, run_pytest
 
 @pytest.mark.slow
 def test_every_template_installs_and_passes_its_tests(tmp_path):
-    names = {"train": "kto", "quantize": "half", "generate": "templ", "format": "qa"}
+    names = {"train": "kto", "quantize": "half", "generate": "templ", "format": "qa", "route": "overlap"}
     assert set(names) == set(TEMPLATES)
     for kind, name in names.items():
         result = run_cli("plugin", "new", kind, name, "--dir", str(tmp_path))
@@ -24,6 +28,17 @@ def test_every_template_installs_and_passes_its_tests(tmp_path):
         tests = run_pytest(package, pythonpath=site)
         assert tests.returncode == 0, f"{package.name}:\n{tests.stdout[-3000:]}"
         assert " passed" in tests.stdout
+
+
+def test_generated_code_is_lint_clean_under_its_own_ruff_config(tmp_path):
+    ruff = Path(sys.executable).parent / "ruff"
+    for kind in TEMPLATES:
+        package = tmp_path / kind
+        assert run_cli("plugin", "new", kind, f"x{kind}", "--dir", str(package)).returncode == 0
+        for args in (["check", "."], ["format", "--check", "."]):
+            (target,) = package.iterdir()
+            done = subprocess.run([str(ruff), *args], cwd=target, capture_output=True, text=True)
+            assert done.returncode == 0, f"{kind}: ruff {args[0]}\n{done.stdout}{done.stderr}"
 
 
 def test_refuses_bad_names_kinds_and_existing_directories(tmp_path):

@@ -1,5 +1,14 @@
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 #: Held-out everyday questions: none is an example query of the built-in experts, and none
@@ -94,3 +103,140 @@ def default_neural(embedder):  # type: ignore[no-untyped-def]
     from lf_router_hybrid import NeuralClassifier, default_experts
 
     return NeuralClassifier.from_experts(default_experts(), embedder=embedder)
+
+
+# --- the router service: echo upstreams and routers on 127.0.0.1 ----------------------------------
+
+ECHO_SERVER = Path(__file__).with_name("echo_server.py")
+
+
+class Process:
+    """A server in its own process (so that a test can kill it like a crash would)."""
+
+    def __init__(self, args: list[str], port: int, env: dict[str, str] | None = None) -> None:
+        self.args, self.port, self.env = args, port, env
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Start it and wait until it accepts connections."""
+        from lf.testing import wait_for_port
+
+        self.proc = subprocess.Popen(self.args, env={**os.environ, **(self.env or {})})
+        try:
+            wait_for_port("127.0.0.1", self.port, timeout)
+        except TimeoutError:
+            self.stop()
+            raise
+
+    def kill(self) -> None:
+        """SIGKILL: no goodbye to the open connections."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        """Stop it if it still runs."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+
+    def rss_bytes(self) -> int:
+        """Resident memory now (Linux)."""
+        assert self.proc is not None
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise AssertionError("no VmRSS")
+
+
+@contextlib.contextmanager
+def echo_process(model: str = "echo", token_delay: float = 0.0, port: int | None = None) -> Iterator[Process]:
+    """An echo ``lf`` server in a subprocess."""
+    from lf.testing import free_port
+
+    port = port or free_port()
+    args = [sys.executable, str(ECHO_SERVER), str(port), "--model", model, "--token-delay", str(token_delay)]
+    proc = Process(args, port)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@contextlib.contextmanager
+def echo_thread(model: str = "echo", token_delay: float = 0.0) -> Iterator[tuple[str, Any]]:
+    """An echo ``lf`` server in a thread of this process: ``(url, backend)`` (its counters are readable)."""
+    from lf.serve.app import create_app
+    from lf.testing import running_server
+    from lf.testing.echo_backend import EchoBackend, EchoConfig
+
+    backend = EchoBackend()
+    with running_server(create_app(backend, EchoConfig(model=model, token_delay_s=token_delay))) as url:
+        yield url, backend
+
+
+@contextlib.contextmanager
+def router_thread(
+    experts: list[Any], classifier: Any = None, registry: Path | None = None, **options: Any
+) -> Iterator[tuple[str, Any]]:
+    """A router on a free port in a thread: ``(url, RouterState)``; keyword classifier by default."""
+    import msgspec
+
+    from lf.experts import ExpertManager
+    from lf.testing import running_server
+    from lf_router_hybrid import KeywordClassifier
+    from lf_router_hybrid.config import ServiceOptions
+    from lf_router_hybrid.service import create_router_app
+
+    manager = ExpertManager(registry, experts=experts) if registry else ExpertManager(experts=experts)
+    classifier = classifier or KeywordClassifier.from_experts(manager)
+    service = msgspec.convert(options, ServiceOptions)
+    app = create_router_app(classifier, manager, service)
+    with running_server(app) as url:
+        yield url, app.state["lf_server"]
+
+
+def wait_until(condition: Any, timeout: float = 60.0, interval: float = 0.05) -> Any:
+    """Poll ``condition()`` until it returns something true (a wait, never a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout:.0f}s: {condition}")
+        time.sleep(interval)
+
+
+def expert(name: str, *urls: str, keywords: tuple[str, ...] = (), **fields: Any) -> Any:
+    """An ExpertConfig with replicas."""
+    from lf.experts import ExpertConfig, Replica
+
+    return ExpertConfig(
+        name=name,
+        description=fields.pop("description", f"the {name} expert"),
+        keywords=list(keywords),
+        endpoints=[Replica(url=u) for u in urls],
+        **fields,
+    )
+
+
+@pytest.fixture
+def helpers() -> Any:
+    """The helpers above, for test modules (importlib mode cannot import conftest by name)."""
+    import types
+
+    return types.SimpleNamespace(
+        echo_process=echo_process,
+        echo_thread=echo_thread,
+        router_thread=router_thread,
+        wait_until=wait_until,
+        expert=expert,
+        Process=Process,
+    )

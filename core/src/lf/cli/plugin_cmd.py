@@ -13,7 +13,7 @@ app = new_typer("Write your own plugins (see also `lf plugins` for what is insta
 
 @app.command("new")
 def new(
-    kind: str = typer.Argument(..., help="train, quantize, generate or format."),
+    kind: str = typer.Argument(..., help="train, quantize, generate, format or route (a router classifier)."),
     name: str = typer.Argument(..., help="The component name users will type, e.g. kto."),
     directory: Path = typer.Option(Path("."), "--dir", "-d", help="Where to create the package directory."),
     summary: str | None = typer.Option(None, "--summary", help="One line shown by `lf plugins`."),

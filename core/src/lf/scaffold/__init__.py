@@ -70,6 +70,16 @@ TEMPLATES: dict[str, KindTemplate] = {
         "lf data validate qa.jsonl   # detected as ${name}",
         has_config=False,
     ),
+    "route": KindTemplate(
+        "classifier",
+        "register_classifiers",
+        "classifier",
+        "Classifier",
+        ', "lf-router-hybrid>=0.1"',
+        (),
+        'python -c "from ${pkg}.classifier import ${Class}Classifier"',
+        has_config=False,
+    ),
 }
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
@@ -102,6 +112,11 @@ def new_plugin(kind: str, name: str, parent: str | Path = ".", *, summary: str |
         "extra_deps": t.extra_deps,
         "config_ref": f"{cls}Config" if t.has_config else "None",
         "positionals": f"\n            positionals={_tuple_literal(t.positionals)}," if t.positionals else "",
+        "config_line": (
+            f"`src/{pkg}/config.py` holds its options (a msgspec Struct: `lf config show {kind} {name}`),\n"
+            if t.has_config
+            else ""
+        ),
     }
     values["usage"] = string.Template(t.usage).substitute(values)
     files = {

@@ -12,7 +12,7 @@ import contextlib
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import msgspec
@@ -69,8 +69,12 @@ def _server(connection: ASGConnectionAlias) -> ServerState:
     return connection.app.state["lf_server"]
 
 
-def authenticate(connection: ASGConnectionAlias, _: BaseRouteHandler) -> None:
-    """Guard: a valid key when keys are configured; then the caller's rate limit."""
+async def authenticate(connection: ASGConnectionAlias, _: BaseRouteHandler) -> None:
+    """Guard: a valid key when keys are configured; then the caller's rate limit.
+
+    Async on purpose: Litestar runs a synchronous guard in a worker thread, a thread hop
+    on every request.
+    """
     server = _server(connection)
     keys = server.keys
     caller = None
@@ -89,9 +93,9 @@ def authenticate(connection: ASGConnectionAlias, _: BaseRouteHandler) -> None:
             raise with_retry_after(RateLimitedError("Rate limit exceeded for this API key."), wait)
 
 
-def authenticate_admin(connection: ASGConnectionAlias, handler: BaseRouteHandler) -> None:
+async def authenticate_admin(connection: ASGConnectionAlias, handler: BaseRouteHandler) -> None:
     """Guard: like :func:`authenticate`, and the key must be allowed to administer."""
-    authenticate(connection, handler)
+    await authenticate(connection, handler)
     server = _server(connection)
     if not server.keys.is_admin(connection.scope["state"].get("lf_caller")):
         raise ForbiddenError("This API key may not load or unload models.", hint="Use a key listed in admin_keys.")
@@ -284,6 +288,42 @@ async def before_send(message: Message, scope: Scope) -> None:
 # --- the plugin and the factory ----------------------------------------------------------------------------
 
 
+def install_common(
+    app_config: AppConfig,
+    server: Any,
+    *,
+    max_body_bytes: int,
+    cors_origins: Sequence[str] = (),
+    expose_headers: Sequence[str] = (),
+) -> AppConfig:
+    """Wire what every ``lf`` HTTP service shares into ``app_config``.
+
+    That is: errors in OpenAI's shape, request ids, timing, the access log, the body-size
+    limit, CORS, and ``server`` as ``app.state["lf_server"]``.
+
+    ``server`` is read by the :func:`authenticate` guards and the access log: it needs
+    ``keys`` (a :class:`lf.serve.auth.KeyChecker`), ``rate`` (a
+    :class:`lf.serve.limits.RateLimiter` or None) and ``metrics.requests`` (a Counter
+    labelled by model and status, counting generation requests refused before they were
+    served). The router (``lf-router-hybrid``) builds its app with it.
+    """
+    app_config.exception_handlers.update(
+        {LFError: _lf_error_response, HTTPException: _http_error_response, Exception: _internal_error_response}
+    )
+    app_config.middleware.insert(0, timing_middleware)
+    app_config.before_send.append(before_send)
+    app_config.request_max_body_size = max_body_bytes
+    app_config.state = State({**dict(app_config.state), "lf_server": server})
+    if cors_origins:
+        app_config.cors_config = CORSConfig(
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After", *expose_headers],
+        )
+    return app_config
+
+
 class LFServePlugin(InitPlugin):
     """Wires the whole server into a Litestar app: routes, guards, errors, limits, lifespan."""
 
@@ -293,24 +333,14 @@ class LFServePlugin(InitPlugin):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         """Add everything to the app being built."""
         server = self.server
-        limits = server.config.limits
         app_config.route_handlers += [OpenAIController, OpsController, AdminController]
-        app_config.exception_handlers.update(
-            {LFError: _lf_error_response, HTTPException: _http_error_response, Exception: _internal_error_response}
-        )
-        app_config.middleware.insert(0, timing_middleware)
-        app_config.before_send.append(before_send)
         app_config.lifespan.append(self.lifespan)
-        app_config.request_max_body_size = limits.max_body_bytes
-        app_config.state = State({**dict(app_config.state), "lf_server": server})
-        if server.config.cors_origins:
-            app_config.cors_config = CORSConfig(
-                allow_origins=list(server.config.cors_origins),
-                allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
-                expose_headers=["X-Request-ID", "Retry-After"],
-            )
-        return app_config
+        return install_common(
+            app_config,
+            server,
+            max_body_bytes=server.config.limits.max_body_bytes,
+            cors_origins=server.config.cors_origins,
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Litestar) -> AsyncIterator[None]:

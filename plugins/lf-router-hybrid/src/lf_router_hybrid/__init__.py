@@ -7,6 +7,9 @@ Three classifiers, registered under the ``route`` kind:
   trainable (``train``), with per-expert abstain thresholds (``fit_thresholds``).
 * ``hybrid`` - keywords as the fast path, otherwise a weighted combination with neural.
 
+and the router service that uses them (``lf run route --plugin hybrid``, ``lf serve router``):
+an OpenAI-compatible proxy in front of the experts' servers.
+
 Python API (imported lazily, so importing this package stays cheap)::
 
     from lf_router_hybrid import HybridClassifier, KeywordClassifier, NeuralClassifier
@@ -22,14 +25,25 @@ from typing import TYPE_CHECKING, Any
 
 from lf.components import ComponentSpec
 from lf.hookspecs import Register, hookimpl
-from lf_router_hybrid.config import HybridConfig, KeywordConfig, NeuralConfig
+from lf_router_hybrid.config import (
+    HybridConfig,
+    HybridRouterConfig,
+    KeywordConfig,
+    KeywordRouterConfig,
+    NeuralConfig,
+    NeuralRouterConfig,
+    ServiceOptions,
+)
 
 if TYPE_CHECKING:
+    import typer
+
     from lf_router_hybrid.base import BaseClassifier
     from lf_router_hybrid.defaults import default_experts
     from lf_router_hybrid.hybrid import HybridClassifier
     from lf_router_hybrid.keyword import KeywordClassifier, mine_keywords
     from lf_router_hybrid.neural import NeuralClassifier
+    from lf_router_hybrid.service.app import create_router_app
     from lf_router_hybrid.types import ClassificationResult, ExpertInfo
 
 _LAZY = {
@@ -39,6 +53,7 @@ _LAZY = {
     "HybridClassifier": "lf_router_hybrid.hybrid",
     "KeywordClassifier": "lf_router_hybrid.keyword",
     "NeuralClassifier": "lf_router_hybrid.neural",
+    "create_router_app": "lf_router_hybrid.service.app",
     "default_experts": "lf_router_hybrid.defaults",
     "mine_keywords": "lf_router_hybrid.keyword",
 }
@@ -53,10 +68,15 @@ __all__ = [
     "KeywordConfig",
     "NeuralClassifier",
     "NeuralConfig",
+    "ServiceOptions",
+    "create_router_app",
     "default_experts",
     "mine_keywords",
     "register_classifiers",
+    "register_commands",
 ]
+
+_RUNNER = "lf_router_hybrid.service.runner:run_router"
 
 
 def __getattr__(name: str) -> Any:
@@ -72,13 +92,14 @@ def __getattr__(name: str) -> Any:
 
 @hookimpl
 def register_classifiers(register: Register) -> None:
-    """The ``keyword``, ``neural`` and ``hybrid`` classifiers."""
+    """The ``keyword``, ``neural`` and ``hybrid`` classifiers; running one starts the router service."""
     register(
         ComponentSpec(
             kind="route",
             name="keyword",
             summary="Keyword, phrase and regex matching with weights (microseconds per query)",
-            config=KeywordConfig,
+            config=KeywordRouterConfig,
+            runner=_RUNNER,
             impl="lf_router_hybrid.keyword:KeywordClassifier",
         )
     )
@@ -87,7 +108,8 @@ def register_classifiers(register: Register) -> None:
             kind="route",
             name="neural",
             summary="MiniLM sentence embeddings, k-nearest exemplars, trainable thresholds",
-            config=NeuralConfig,
+            config=NeuralRouterConfig,
+            runner=_RUNNER,
             impl="lf_router_hybrid.neural:NeuralClassifier",
         )
     )
@@ -96,7 +118,17 @@ def register_classifiers(register: Register) -> None:
             kind="route",
             name="hybrid",
             summary="Keyword fast path, else keyword and neural scores combined",
-            config=HybridConfig,
+            config=HybridRouterConfig,
+            runner=_RUNNER,
             impl="lf_router_hybrid.hybrid:HybridClassifier",
         )
     )
+
+
+@hookimpl
+def register_commands(app: typer.Typer) -> None:
+    """``lf serve router``: the requirements' command for the router service."""
+    from lf.cli.friendly import group
+    from lf_router_hybrid.cli import router
+
+    group(app, "serve").command("router")(router)

@@ -77,12 +77,16 @@ class HybridClassifier(BaseClassifier):
         self._experts = known
 
     @classmethod
-    def from_config(cls, config: HybridConfig) -> HybridClassifier:
-        """Build from the component config (``lf run route --plugin hybrid``)."""
+    def from_config(cls, config: HybridConfig, source: ExpertSource | None = None) -> HybridClassifier:
+        """Build from the component config (``lf run route --plugin hybrid``).
+
+        ``source`` (a manager or a list of experts) replaces the config's ``registry``.
+        """
         from lf_router_hybrid.defaults import load_registry_source
         from lf_router_hybrid.neural import NeuralClassifier
 
-        source = load_registry_source(config.registry)
+        if source is None:
+            source = load_registry_source(config.registry)
         kw, nn = config.keyword, config.neural
         keyword = KeywordClassifier(
             case_sensitive=kw.case_sensitive,
@@ -145,6 +149,14 @@ class HybridClassifier(BaseClassifier):
         if self._fast(kw):
             return self._finish(self._from_keyword(kw), context)
         return self._finish(self._combine(kw, self.neural.classify(query)), context)
+
+    def classify_fast(self, query: str, context: dict[str, Any] | None = None) -> ClassificationResult | None:
+        """The answer when the keyword fast path settles ``query`` (microseconds), else None.
+
+        The router calls it on its event loop and sends only the other queries to a thread.
+        """
+        kw = self.keyword.classify(query)
+        return self._finish(self._from_keyword(kw), context) if self._fast(kw) else None
 
     def classify_batch(
         self, queries: Sequence[str], contexts: Sequence[dict[str, Any] | None] | None = None

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lf.errors import ConfigError
-from lf_router_hybrid.base import BaseClassifier, apply_exclusions
+from lf_router_hybrid.base import BaseClassifier, ExpertSource, apply_exclusions
 from lf_router_hybrid.types import ClassificationResult, ExpertInfo
 
 if TYPE_CHECKING:
@@ -117,12 +117,15 @@ class KeywordClassifier(BaseClassifier):
             self._update([ExpertInfo(name=n, keywords=tuple(k)) for n, k in experts.items()], [])
 
     @classmethod
-    def from_config(cls, config: KeywordConfig) -> KeywordClassifier:
-        """Build from the component config (``lf run route --plugin keyword``)."""
+    def from_config(cls, config: KeywordConfig, source: ExpertSource | None = None) -> KeywordClassifier:
+        """Build from the component config (``lf run route --plugin keyword``).
+
+        ``source`` (a manager or a list of experts) replaces the config's ``registry``.
+        """
         from lf_router_hybrid.defaults import load_registry_source
 
         return cls.from_experts(
-            load_registry_source(config.registry),
+            load_registry_source(config.registry) if source is None else source,
             case_sensitive=config.case_sensitive,
             plurals=config.plurals,
             evidence_scale=config.evidence_scale,

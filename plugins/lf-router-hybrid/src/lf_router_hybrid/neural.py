@@ -34,7 +34,7 @@ import numpy as np
 
 from lf.components import Events, NullEvents
 from lf.errors import ConfigError, DataError
-from lf_router_hybrid.base import BaseClassifier, apply_exclusions
+from lf_router_hybrid.base import BaseClassifier, ExpertSource, apply_exclusions
 from lf_router_hybrid.types import ClassificationResult, ExpertInfo
 
 if TYPE_CHECKING:
@@ -146,12 +146,15 @@ class NeuralClassifier(BaseClassifier):
             self._update([ExpertInfo(name=n, description=d) for n, d in experts.items()], [])
 
     @classmethod
-    def from_config(cls, config: NeuralConfig) -> NeuralClassifier:
-        """Build from the component config (``lf run route --plugin neural``)."""
+    def from_config(cls, config: NeuralConfig, source: ExpertSource | None = None) -> NeuralClassifier:
+        """Build from the component config (``lf run route --plugin neural``).
+
+        ``source`` (a manager or a list of experts) replaces the config's ``registry``.
+        """
         from lf_router_hybrid.defaults import load_registry_source
 
         classifier = cls.from_experts(
-            load_registry_source(config.registry),
+            load_registry_source(config.registry) if source is None else source,
             model_name=config.model_path or DEFAULT_MODEL,
             threshold=config.threshold,
             k=config.k,

@@ -5,11 +5,10 @@ Only msgspec is imported here, so a router can decode and encode results cheaply
 
 from __future__ import annotations
 
-from typing import Literal
-
 import msgspec
 
-Method = Literal["keyword", "neural", "hybrid"]
+#: The classifier that decided: ``keyword``, ``neural``, ``hybrid`` or a plugin's own name.
+Method = str
 
 
 class ClassificationResult(msgspec.Struct, kw_only=True):
@@ -19,7 +18,7 @@ class ClassificationResult(msgspec.Struct, kw_only=True):
         expert: the chosen expert (the fallback expert when ``fallback`` is true).
         confidence: 0..1; how sure the classifier is of ``expert``.
         scores: a score in 0..1 for every expert the classifier knows (higher is better).
-        method: which classifier decided: ``keyword``, ``neural`` or ``hybrid``.
+        method: which classifier decided: ``keyword``, ``neural``, ``hybrid`` or a plugin's name.
         fallback: true when no expert was confident enough and the fallback was chosen.
         detail: how the decision was made (``fast-path``, ``combined``, ``disagreement``,
             ``below-threshold``, ``no-match``...), for logs and ``/route``.

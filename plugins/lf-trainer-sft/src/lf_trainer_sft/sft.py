@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from lf.components import Events, TrainResult
+from lf_trainer_sft.collate import PackedRowsCollator, needs_row_packing
 from lf_trainer_sft.config import SFTConfig
 from lf_trainer_sft.runtime import BaseTrainJob
 
@@ -66,7 +67,7 @@ class SFTTrainer(BaseTrainJob):
             train_sampling_strategy="group_by_length" if c.group_by_length else "random",
             dataset_num_proc=None,
         )
-        return TRLTrainer(
+        trainer = TRLTrainer(
             model=model,
             args=args,
             train_dataset=train,
@@ -74,3 +75,6 @@ class SFTTrainer(BaseTrainJob):
             processing_class=tokenizer,
             callbacks=callbacks,
         )
+        if c.packing and needs_row_packing(model):
+            trainer.data_collator = PackedRowsCollator(pad_token_id=tokenizer.pad_token_id)
+        return trainer

@@ -12,7 +12,7 @@ from lf_router_hybrid import BaseClassifier, ClassificationResult
 class RegexClassifier(BaseClassifier):
     """The expert with the most matching patterns wins (priority breaks ties)."""
 
-    method = "regex"  # type: ignore[assignment]
+    method = "regex"
 
     def _rebuild(self, experts: dict[str, Any], added: list[Any], removed: list[str]) -> None:
         compiled: dict[str, list[re.Pattern[str]]] = {}
