@@ -10,6 +10,7 @@ balancing, retries, circuit breaker, health checks) as top-level fields - what
 
 from __future__ import annotations
 
+import functools
 import typing
 from typing import Annotated, Any, Literal
 
@@ -236,8 +237,9 @@ class ServiceOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ] = msgspec.field(default_factory=HealthCheckOptions)
 
 
-def _with_service(base: type[msgspec.Struct], name: str, doc: str) -> type[msgspec.Struct]:
-    """``base`` plus every field of :class:`ServiceOptions` (one definition, three router configs)."""
+@functools.cache
+def _service_fields() -> tuple[Any, ...]:
+    """The fields of :class:`ServiceOptions` as ``defstruct`` takes them (computed once)."""
     hints = typing.get_type_hints(ServiceOptions, include_extras=True)
     fields: list[Any] = []
     for info in msgspec.structs.fields(ServiceOptions):
@@ -245,7 +247,14 @@ def _with_service(base: type[msgspec.Struct], name: str, doc: str) -> type[msgsp
             fields.append((info.name, hints[info.name], msgspec.field(default_factory=info.default_factory)))
         else:
             fields.append((info.name, hints[info.name], info.default))
-    cls = msgspec.defstruct(name, fields, bases=(base,), kw_only=True, forbid_unknown_fields=True, module=__name__)
+    return tuple(fields)
+
+
+def _with_service(base: type[msgspec.Struct], name: str, doc: str) -> type[msgspec.Struct]:
+    """``base`` plus every field of :class:`ServiceOptions` (one definition, several router configs)."""
+    cls = msgspec.defstruct(
+        name, list(_service_fields()), bases=(base,), kw_only=True, forbid_unknown_fields=True, module=__name__
+    )
     cls.__doc__ = doc
     return cls
 
@@ -276,11 +285,14 @@ class PluginClassifierOptions(msgspec.Struct, kw_only=True, forbid_unknown_field
     ] = None
 
 
-PluginRouterConfig = _with_service(
-    PluginClassifierOptions,
-    "PluginRouterConfig",
-    "The router service with a plugin's classifier (`lf serve router --classifier NAME`).",
-)
+@functools.cache
+def plugin_router_config() -> type[msgspec.Struct]:
+    """The router service's config for a plugin's classifier (built on first use: imports stay cheap)."""
+    return _with_service(
+        PluginClassifierOptions,
+        "PluginRouterConfig",
+        "The router service with a plugin's classifier (`lf serve router --classifier NAME`).",
+    )
 
 
 def service_options(config: Any) -> ServiceOptions:

@@ -58,15 +58,15 @@ def serve_plugin_classifier(
 ) -> None:
     """``lf serve router --classifier NAME`` for a plugin's classifier that has no runner of its own.
 
-    Its options are the router's (:class:`~lf_router_hybrid.config.PluginRouterConfig`):
+    Its options are the router's (:func:`~lf_router_hybrid.config.plugin_router_config`):
     the classifier is built with ``from_experts(experts, fallback_expert=...)``.
     """
     from lf.cli.console import RichEvents, console, interruptible, print_result
     from lf.config import build_config, to_yaml
-    from lf_router_hybrid.config import PluginRouterConfig
+    from lf_router_hybrid.config import plugin_router_config
 
     config = build_config(
-        PluginRouterConfig, file=config_file, overrides=overrides, env_component=spec.name, flags=flags
+        plugin_router_config(), file=config_file, overrides=overrides, env_component=spec.name, flags=flags
     )
     if dry_run:
         console().print(to_yaml(config), markup=False, highlight=False)
