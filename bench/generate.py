@@ -21,23 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import openai
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import table
 
-
-def wait_ready(url: str) -> None:
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} never became ready")
+from lf.testing import wait_ready
 
 
 async def anchor(url: str, model: str, prompts: list[str], concurrency: int, max_tokens: int) -> float:

@@ -17,7 +17,7 @@ import pytest
 
 import lf_backend_hf
 from lf.serve.app import create_app
-from lf.testing import check_plugin, free_port, run_cli, running_server, tiny_model
+from lf.testing import check_plugin, free_port, run_cli, running_server, tiny_model, wait_ready
 from lf.testing.cli import lf_executable
 from lf.testing.openai_api import check_openai_api
 from lf_backend_hf.backend import HFBackend
@@ -25,20 +25,6 @@ from lf_backend_hf.config import HFConfig
 
 KEY = "test-key-" + "x" * 32
 PROMPT_MARK = "capital of France"
-
-
-def wait_ready(url: str, timeout: float = 120, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"server exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("server never became ready")
 
 
 @pytest.fixture(scope="module")
@@ -260,7 +246,7 @@ def test_real_cli_with_keys_rate_limit_and_clean_logs(tiny_model_dir, tmp_path):
     with open(log_file, "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "200"})
     try:
-        wait_ready(url, proc=proc)
+        wait_ready(url, process=proc)
         name = tiny_model_dir.name
         check_openai_api(url, name, api_key=KEY, max_tokens=6)
         messages = [{"role": "user", "content": f"What is the {PROMPT_MARK}?"}]

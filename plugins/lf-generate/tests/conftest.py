@@ -13,32 +13,18 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from lf.serve.app import create_app
 from lf.serve.config import ServeConfig
-from lf.testing import running_server
+from lf.testing import running_server, wait_ready
 from lf.testing.echo_backend import EchoBackend, EchoConfig
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-def wait_ready(url: str, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"{url} never became ready")
 
 
 @pytest.fixture(scope="session")

@@ -134,10 +134,8 @@ def test_in_process_teacher_through_the_registry(tmp_path: Path) -> None:
 
 def test_endpoint_key_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from lf.serve.app import create_app
-    from lf.testing import running_server
+    from lf.testing import running_server, wait_ready
     from lf.testing.echo_backend import EchoBackend, EchoConfig
-
-    from .conftest import wait_ready
 
     app = create_app(EchoBackend(), EchoConfig(api_keys=[KEY]), backend_name="echo")
     with running_server(app) as url:

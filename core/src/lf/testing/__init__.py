@@ -3,7 +3,8 @@
 * :func:`tiny_model` - a real few-layer Llama-style chat model + tokenizer, built offline in
   about a second (needs torch and transformers, imported only when called).
 * :data:`SAMPLES`, :func:`sample_records`, :func:`write_samples` - records of every format.
-* :func:`running_server`, :func:`free_port` - serve an ASGI app on 127.0.0.1 for real HTTP tests.
+* :func:`running_server`, :func:`free_port` - serve an ASGI app on 127.0.0.1 for real HTTP tests;
+  :func:`wait_ready` - wait for a server started in a subprocess to load.
 * :func:`check_plugin` - does a plugin honour the hook contract?
 * :func:`run_cli` - run the real ``lf`` command in a subprocess.
 * :func:`lf.testing.openai_api.check_openai_api` - the API checks every serving backend
@@ -19,7 +20,7 @@ from lf.testing.cli import install_into, run_cli, run_pytest
 from lf.testing.contract import ContractError, check_plugin
 from lf.testing.registry import isolated_registry
 from lf.testing.samples import SAMPLES, sample_records, write_samples
-from lf.testing.server import free_port, running_server, wait_for_port
+from lf.testing.server import free_port, running_server, wait_for_port, wait_ready
 from lf.testing.tiny import CHAT_TEMPLATE, build_tokenizer, tiny_model
 
 __all__ = [
@@ -37,5 +38,6 @@ __all__ = [
     "sample_records",
     "tiny_model",
     "wait_for_port",
+    "wait_ready",
     "write_samples",
 ]

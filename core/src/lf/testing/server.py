@@ -27,6 +27,25 @@ def wait_for_port(host: str, port: int, timeout: float = 30.0) -> None:
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:.0f}s")
 
 
+def wait_ready(url: str, *, timeout: float = 300.0, process: Any = None, interval: float = 0.1) -> None:
+    """Block until ``GET {url}/ready`` answers 200 (an ``lf`` server or router has loaded).
+
+    ``process`` (a ``subprocess.Popen``) is watched too: if it exits first, a
+    :class:`RuntimeError` says so at once instead of waiting out ``timeout``.
+    """
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the server process exited with {process.returncode} before {url} was ready")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                return
+        time.sleep(interval)
+    raise TimeoutError(f"{url} was not ready after {timeout:.0f}s")
+
+
 @contextlib.contextmanager
 def running_server(
     app: Any, *, host: str = "127.0.0.1", port: int | None = None, timeout: float = 30.0

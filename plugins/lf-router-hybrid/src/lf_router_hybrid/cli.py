@@ -41,11 +41,13 @@ def router(
 
     Same as `lf run route --plugin CLASSIFIER`. API keys come from api_keys in the config,
     LF_<CLASSIFIER>_API_KEYS (e.g. LF_HYBRID_API_KEYS=key1,key2) or LARGEFORGE_API_KEY.
-    `lf config show route hybrid` lists every option.
+    `lf config show route hybrid` lists every option. A plugin's classifier works too
+    (--classifier NAME); it takes the router's options.
 
     Example: LF_EXPERTS_FILE=experts.yaml lf serve router --host 0.0.0.0 --port 8080
     """
     from lf.cli.run_cmd import execute
+    from lf.plugins import get_registry
 
     values = {
         "host": host,
@@ -55,8 +57,6 @@ def router(
         "fallback_expert": fallback_expert,
     }
     flags: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
-    from lf.plugins import get_registry
-
     spec = get_registry().get("route", classifier)
     if spec.runner is None:  # a plugin's classifier: served with the router's own options
         from lf_router_hybrid.service.runner import serve_plugin_classifier
