@@ -24,6 +24,7 @@ from lf.errors import InternalError, LFError, ModelNotFoundError, ModelOverloade
 from lf.logs import get_logger
 from lf.serve.backend import StopStrings
 from lf.serve.schemas import Chunk, GenerationRequest
+from lf_backend_hf.kvcache import MERGEABLE_LAYERS, growable_cache
 from lf_backend_hf.sampling import RowParams, apply_penalties, sample
 from lf_backend_hf.text import IncrementalDetokenizer
 
@@ -255,8 +256,6 @@ class BatchEngine:
         return self.model(**inputs, use_cache=True)
 
     def _prefill(self, new: list[Sequence], outbox: list[tuple[Sequence, Any]]) -> None:
-        from transformers import DynamicCache
-
         longest = max(len(s.prompt_ids) for s in new)
         ids = torch.full((len(new), longest), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(new), longest), dtype=torch.long)
@@ -266,7 +265,7 @@ class BatchEngine:
             mask[row, longest - n :] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache = DynamicCache(config=getattr(self.model, "config", None))
+        cache = growable_cache(getattr(self.model, "config", None))
         try:
             out = self._forward(
                 new, input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, logits_to_keep=1
@@ -286,10 +285,8 @@ class BatchEngine:
 
     def _merge(self, new: list[Sequence], cache: Any, mask: torch.Tensor, positions: torch.Tensor) -> bool:
         """Append the new rows' cache to the running one, left-padding the shorter in time."""
-        from transformers.cache_utils import DynamicLayer
-
         old_layers, new_layers = self.batch.cache.layers, cache.layers
-        if any(type(layer) is not DynamicLayer for layer in (*old_layers, *new_layers)):
+        if any(type(layer) not in MERGEABLE_LAYERS for layer in (*old_layers, *new_layers)):
             return False
         assert self.batch.mask is not None and self.batch.positions is not None and self.batch.next_ids is not None
         old_len, new_len = self.batch.mask.shape[1], mask.shape[1]
