@@ -62,16 +62,26 @@ def sample(logits: torch.Tensor, rows: list[RowParams]) -> list[int]:
         beyond = (cumulative - scores.softmax(dim=-1)) >= top_p.unsqueeze(1)
         scores = scores.masked_fill(beyond, float("-inf"))
     probs = scores.softmax(dim=-1)
-    picks = torch.empty(len(sampled), dtype=torch.long, device=logits.device)
-    plain = [j for j, i in enumerate(sampled) if rows[i].generator is None]
-    if plain:
-        plain_index = torch.tensor(plain, device=logits.device)
-        picks[plain_index] = torch.multinomial(probs.index_select(0, plain_index), 1).squeeze(1)
+    uniform = torch.rand(len(sampled), dtype=torch.float64, device=logits.device)
     for j, i in enumerate(sampled):
         generator = rows[i].generator
         if generator is not None:
-            picks[j] = torch.multinomial(probs[j], 1, generator=generator).squeeze(0)
+            uniform[j] = torch.rand(1, dtype=torch.float64, generator=generator, device=logits.device)[0]
+    picks = inverse_cdf(probs, uniform)
     if order is not None:
         picks = order.gather(1, picks.unsqueeze(1)).squeeze(1)
     chosen[index] = picks
     return [int(t) for t in chosen.tolist()]
+
+
+def inverse_cdf(probs: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+    """One draw per row of ``probs`` (``[rows, vocab]``) from uniforms in ``[0, 1)``: exact categorical sampling.
+
+    ``torch.multinomial`` draws a random number per vocabulary entry: 55 ms for 32 rows of
+    a 49k vocabulary on one CPU thread, a fifth of a decode step. A cumulative sum and a
+    binary search per row take under 2 ms. ``right=True`` never lands on a zero-probability
+    token (a -inf logit): its cumulative value equals its predecessor's.
+    """
+    cdf = probs.to(torch.float64).cumsum(dim=-1)
+    targets = (uniform * cdf[:, -1]).unsqueeze(1)
+    return torch.searchsorted(cdf, targets, right=True).squeeze(1).clamp_(max=probs.shape[-1] - 1)
