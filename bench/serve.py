@@ -155,14 +155,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--levels", default="1,8,32")
     parser.add_argument("--requests", default="8,16,64")
-    parser.add_argument("--only", default="lf+hf,lf+vllm,vllm (anchor)")
+    parser.add_argument("--only", default="hf,vllm,anchor", help="servers to run: hf, vllm, anchor")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     counts = [int(x) for x in args.requests.split(",")]
     from lf.models import fetch_embedded
 
     model = str(fetch_embedded(quiet=True))
-    wanted = [w.strip() for w in args.only.split(",")]
+    aliases = {"hf": "lf+hf", "vllm": "lf+vllm", "anchor": "vllm (anchor)"}
+    wanted = [aliases.get(w.strip(), w.strip()) for w in args.only.split(",")]
+    unknown = set(wanted) - set(aliases.values())
+    if unknown:
+        parser.error(f"--only: unknown server(s) {', '.join(sorted(unknown))}; choose from hf, vllm, anchor")
     logs = ROOT / "bench" / "results"
     logs.mkdir(parents=True, exist_ok=True)
     table: dict[str, dict[int, dict[str, float]]] = {}

@@ -48,6 +48,15 @@ def cpu_threads() -> int:
     return max(1, cores - 1)
 
 
+def _attention(name: str) -> str:
+    """``sdpa`` -> ``lf_sdpa`` (the same kernel, without copying grouped KV heads on the CPU)."""
+    if name != "sdpa":
+        return name
+    from lf_backend_hf.attention import register
+
+    return register()
+
+
 def resolve_dtype(name: str, device: Any) -> Any:
     """``auto`` -> bfloat16 on a GPU that supports it (float16 on older ones), float32 on CPU."""
     import torch
@@ -123,7 +132,7 @@ class HFBackend:
             model = AutoModelForCausalLM.from_pretrained(
                 path,
                 dtype=dtype,
-                attn_implementation=config.attn_implementation,
+                attn_implementation=_attention(config.attn_implementation),
                 trust_remote_code=config.trust_remote_code,
                 device_map=str(device) if quantized else None,
             )

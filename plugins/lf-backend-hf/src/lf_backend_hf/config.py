@@ -33,7 +33,13 @@ class HFConfig(ServeConfig, kw_only=True, forbid_unknown_fields=True):
         int | None, msgspec.Meta(description="Longest prompt + completion (default: the model's own limit).")
     ] = None
     attn_implementation: Annotated[
-        str, msgspec.Meta(description="Attention kernel passed to transformers: sdpa, eager, flash_attention_2.")
+        str,
+        msgspec.Meta(
+            description=(
+                "Attention kernel passed to transformers: sdpa (on the CPU without copies of grouped KV heads), "
+                "eager, flash_attention_2."
+            )
+        ),
     ] = "sdpa"
     cpu_prepack: Annotated[
         bool,
