@@ -56,6 +56,12 @@ def test_encoder_equals_transformers_bert(embedder) -> None:  # type: ignore[no-
         ref = torch.nn.functional.normalize(hidden.mean(0), dim=0).numpy()
         np.testing.assert_allclose(vec, ref, atol=2e-5)
     assert np.linalg.norm(ours, axis=1) == pytest.approx(1.0, abs=1e-5)
+    # on CPU the float32 path runs prepacked linears on the same weight tensors (no second copy)
+    inference = embedder._infer
+    if torch.backends.mkldnn.is_available():
+        assert inference is not embedder.model
+        assert any(hasattr(m, "_lf_packed") for m in inference.modules())
+        assert all(a is b for a, b in zip(inference.parameters(), embedder.model.parameters(), strict=True))
 
 
 def test_everyday_questions_reach_the_right_expert_with_no_training(default_neural, everyday) -> None:  # type: ignore[no-untyped-def]

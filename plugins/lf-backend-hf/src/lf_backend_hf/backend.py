@@ -142,7 +142,7 @@ class HFBackend:
             model = model.to(device)
         model.eval()
         if config.cpu_prepack and device.type == "cpu" and dtype == torch.float32 and not quantized:
-            from lf_backend_hf.prepack import prepack_linears
+            from lf.cpu_prepack import prepack_linears
 
             prepack_linears(model, batch_hint=min(32, config.max_batch_size))
         eos = _eos_ids(model, tokenizer)

@@ -48,7 +48,8 @@ class Embedder:
         batch_size: texts per forward pass.
         cache_size: texts whose vectors are remembered (0 disables the cache).
         num_threads: torch intra-op threads (None keeps torch's setting).
-        precision: ``float32`` (exact); ``int8`` (dynamic int8 linear layers: about 3x
+        precision: ``float32`` (exact; on CPU the linear layers run on oneDNN-prepacked
+            weights, about 1.2x faster per query); ``int8`` (dynamic int8 linear layers: about 3x
             faster per query on CPU, vectors within ~0.02 cosine of float32); ``bfloat16``
             (faster only on CPUs with native bf16). Training always runs in float32.
     """
@@ -189,10 +190,14 @@ class Embedder:
         self.clear_cache()
 
     def _for_inference(self, model: Any) -> Any:
-        """The module ``forward`` runs: the float32 model, or a converted copy of it."""
-        if self.precision == "float32":
-            return model
+        """The module ``forward`` runs: a converted copy of the model (float32: weights shared, linears prepacked)."""
         torch = self._torch
+        if self.precision == "float32":
+            from lf.cpu_prepack import prepack_linears
+
+            shared = {id(t): t for t in (*model.parameters(), *model.buffers())}
+            packed = copy.deepcopy(model, shared)  # new modules, the same weight tensors
+            return packed if prepack_linears(packed, batch_hint=16) else model
         if self.precision == "bfloat16":
             return copy.deepcopy(model).to(torch.bfloat16).eval()
         import warnings
