@@ -399,3 +399,43 @@ def test_lf_clients_retry_stream_and_raise_lf_errors():
             client.generate("a", model="echo")
             with pytest.raises(RateLimitedError):
                 client.generate("a", model="echo")
+
+
+def test_user_keys_are_not_admin_keys_by_default():
+    """Hardening #2: with keys on and no admin_keys, a user key gets 403 on every admin route."""
+    _, server = serve(EchoConfig(api_keys=[KEY]))
+    with server as url:
+        _wait_ready(url)
+        auth = {"Authorization": f"Bearer {KEY}"}
+        for path, body in [
+            ("/admin/models/load", {"path": "/etc", "name": "x"}),
+            ("/admin/models/unload", {"name": "echo"}),
+            ("/admin/adapters/load", {"path": "/tmp", "name": "x"}),
+            ("/admin/adapters/unload", {"name": "x"}),
+        ]:
+            refused = httpx.post(f"{url}{path}", json=body, headers=auth)
+            assert refused.status_code == 403, path
+            assert refused.json()["error"]["code"] == "FORBIDDEN"
+        assert httpx.get(f"{url}/v1/models", headers=auth).json()["data"][0]["id"] == "echo"  # still served
+    _, opted_in = serve(EchoConfig(api_keys=[KEY], user_keys_are_admin=True))
+    with opted_in as url:
+        _wait_ready(url)
+        load = {"path": "/adapters/poetry", "name": "poetry"}
+        assert httpx.post(f"{url}/admin/adapters/load", json=load, headers={"X-API-Key": KEY}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("top_k", 9223372036854775808), ("top_k", 1 << 21), ("seed", 1 << 63), ("seed", -(1 << 63) - 1)],
+)
+def test_out_of_range_sampling_values_are_refused_at_the_edge(field, value):
+    """Hardening #1: top_k = 2**63 used to kill the engine; now it is a 400 naming the field."""
+    _, server = serve()
+    with server as url:
+        _wait_ready(url)
+        body = {"model": "echo", "messages": [{"role": "user", "content": "hi"}], field: value}
+        refused = httpx.post(f"{url}/v1/chat/completions", json=body)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["param"] == field
+        ok = httpx.post(f"{url}/v1/chat/completions", json={**body, field: 5})
+        assert ok.status_code == 200

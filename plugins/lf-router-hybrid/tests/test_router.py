@@ -277,6 +277,23 @@ def test_keys_and_admin_keys_guard_the_router(helpers, tmp_path):
             assert [m["id"] for m in models] == ["auto", "general"]
 
 
+def test_a_user_key_cannot_change_experts_without_admin_keys(helpers, tmp_path):
+    """Hardening #2: with keys on and no admin_keys, a user key used to replace the `general` expert."""
+    with helpers.echo_thread("general-model") as (gen_url, _gen):
+        registry = tmp_path / "experts.yaml"
+        with helpers.router_thread([helpers.expert("general", gen_url)], registry=registry, api_keys=[KEY]) as (
+            url,
+            _state,
+        ):
+            user = {"X-API-Key": KEY}
+            hijack = {"name": "general", "description": "mine", "endpoint": "http://127.0.0.1:9"}
+            refused = httpx.post(f"{url}/experts", params={"replace": "true"}, json=hijack, headers=user)
+            assert refused.status_code == 403 and refused.json()["error"]["code"] == "FORBIDDEN"
+            assert httpx.delete(f"{url}/experts/general", headers=user).status_code == 403
+            assert gen_url in registry.read_text() and "9/" not in registry.read_text()
+            assert httpx.get(f"{url}/experts", headers=user).status_code == 200  # reading stays a user right
+
+
 def test_registry_changes_from_another_process_are_picked_up(helpers, tmp_path):
     from lf.experts import ExpertManager
 

@@ -51,10 +51,13 @@ def check_exposure(host: str, keys: list[str], allow_unauthenticated: bool) -> N
 class KeyChecker:
     """Matches a request's key against the configured ones without early exit."""
 
-    def __init__(self, keys: list[str], admin_keys: list[str] | None = None) -> None:
+    def __init__(
+        self, keys: list[str], admin_keys: list[str] | None = None, *, user_keys_are_admin: bool = False
+    ) -> None:
         self._keys = [_digest(k) for k in keys]
         self._admin = [_digest(k) for k in (admin_keys or [])]
         self.enabled = bool(self._keys or self._admin)
+        self.user_keys_are_admin = user_keys_are_admin
 
     @staticmethod
     def presented(headers: Mapping[str, str]) -> str | None:
@@ -86,9 +89,13 @@ class KeyChecker:
         return None if index is None else f"admin-{index}"
 
     def is_admin(self, label: str | None) -> bool:
-        """Whether the key with ``label`` may call the admin endpoints."""
+        """Whether the key with ``label`` may call the admin endpoints.
+
+        Only admin keys may, unless the operator opted in with ``user_keys_are_admin``. With
+        no key configured at all (a server on 127.0.0.1 without auth) everything is allowed.
+        """
         if not self.enabled:
             return True
         if label is None:
             return False
-        return label.startswith("admin-") or not self._admin
+        return label.startswith("admin-") or self.user_keys_are_admin

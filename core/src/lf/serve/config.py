@@ -83,8 +83,12 @@ class ServeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ] = []
     admin_keys: Annotated[
         list[str],
-        msgspec.Meta(description="Keys allowed to load/unload models and adapters (default: every API key)."),
+        msgspec.Meta(description="Keys allowed to load/unload models and adapters (API keys are not, by default)."),
     ] = []
+    user_keys_are_admin: Annotated[
+        bool,
+        msgspec.Meta(description="Let every API key call the admin endpoints too (off: only admin_keys may)."),
+    ] = False
     allow_unauthenticated: Annotated[
         bool,
         msgspec.Meta(description="Allow listening beyond loopback without API keys (otherwise the server refuses)."),

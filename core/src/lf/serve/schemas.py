@@ -19,7 +19,10 @@ FinishReason = Literal["stop", "length"]
 MaxTokens = Annotated[int, msgspec.Meta(ge=1)]
 Temperature = Annotated[float, msgspec.Meta(ge=0.0, le=2.0)]
 TopP = Annotated[float, msgspec.Meta(gt=0.0, le=1.0)]
-TopK = Annotated[int, msgspec.Meta(ge=-1)]
+#: -1 (or 0): no top-k filter; larger than the vocabulary means the whole vocabulary.
+TopK = Annotated[int, msgspec.Meta(ge=-1, le=1 << 20)]
+#: A signed 64-bit integer (what OpenAI documents; msgspec bounds stop at int64).
+Seed = Annotated[int, msgspec.Meta(ge=-(1 << 63), le=(1 << 63) - 1)]
 Penalty = Annotated[float, msgspec.Meta(ge=-2.0, le=2.0)]
 OneChoice = Annotated[int, msgspec.Meta(ge=1, le=1)]
 
@@ -38,7 +41,7 @@ class _SamplingFields(msgspec.Struct, kw_only=True):
     top_p: TopP | None = None
     top_k: TopK | None = None
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: Seed | None = None
     n: OneChoice = 1
     stream: bool = False
     stream_options: StreamOptions | None = None

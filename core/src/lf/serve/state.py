@@ -77,7 +77,11 @@ class ServerState:
         self.config = config
         self.backend_name = backend_name
         limits = config.limits
-        self.keys = KeyChecker(configured_keys(config.api_keys), validate_keys(config.admin_keys, "admin_keys"))
+        self.keys = KeyChecker(
+            configured_keys(config.api_keys),
+            validate_keys(config.admin_keys, "admin_keys"),
+            user_keys_are_admin=config.user_keys_are_admin,
+        )
         self.admission = Admission(limits.max_concurrent_requests, limits.max_queued_requests)
         self.rate = (
             RateLimiter(limits.rate_limit_per_minute, limits.rate_limit_burst) if limits.rate_limit_per_minute else None

@@ -196,8 +196,11 @@ class ServiceOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         ),
     ] = []
     admin_keys: Annotated[
-        list[str], msgspec.Meta(description="Keys allowed to POST/DELETE /experts (default: every API key)")
+        list[str], msgspec.Meta(description="Keys allowed to POST/DELETE /experts (API keys are not, by default)")
     ] = []
+    user_keys_are_admin: Annotated[
+        bool, msgspec.Meta(description="Let every API key change the experts too (off: only admin_keys may)")
+    ] = False
     allow_unauthenticated: Annotated[
         bool, msgspec.Meta(description="Allow listening beyond loopback without API keys (otherwise refused)")
     ] = False

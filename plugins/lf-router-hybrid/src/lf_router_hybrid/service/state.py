@@ -132,7 +132,11 @@ class RouterState:
         self.manager = manager
         self.options = options
         limits = options.limits
-        self.keys = KeyChecker(router_keys(options), validate_keys(options.admin_keys, "admin_keys"))
+        self.keys = KeyChecker(
+            router_keys(options),
+            validate_keys(options.admin_keys, "admin_keys"),
+            user_keys_are_admin=options.user_keys_are_admin,
+        )
         self.rate = (
             RateLimiter(limits.rate_limit_per_minute, limits.rate_limit_burst) if limits.rate_limit_per_minute else None
         )
