@@ -298,7 +298,7 @@ def test_stalled_engine_is_not_ready():
 
 
 def test_admin_hot_swaps_adapters_and_models_behind_the_key():
-    config = EchoConfig(api_keys=[KEY], admin_keys=[ADMIN], adapters={"sql": "/adapters/sql"})
+    config = EchoConfig(api_keys=[KEY], admin_keys=[ADMIN], adapters={"sql": "/adapters/sql"}, model_root="/")
     _, server = serve(config)
     with server as url:
         _wait_ready(url)
@@ -417,7 +417,7 @@ def test_user_keys_are_not_admin_keys_by_default():
             assert refused.status_code == 403, path
             assert refused.json()["error"]["code"] == "FORBIDDEN"
         assert httpx.get(f"{url}/v1/models", headers=auth).json()["data"][0]["id"] == "echo"  # still served
-    _, opted_in = serve(EchoConfig(api_keys=[KEY], user_keys_are_admin=True))
+    _, opted_in = serve(EchoConfig(api_keys=[KEY], user_keys_are_admin=True, model_root="/"))
     with opted_in as url:
         _wait_ready(url)
         load = {"path": "/adapters/poetry", "name": "poetry"}

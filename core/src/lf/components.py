@@ -15,7 +15,7 @@ import importlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 import msgspec
 
@@ -30,10 +30,18 @@ class Kind:
     hook: str
     verb: str
     description: str
-    #: ``"module:function"`` that runs a component of this kind, or None if not runnable.
+    #: ``"module:function"`` that runs a component of this kind, or None when the core does not
+    #: run it itself (a plugin may, through ``register_kind_runners``: the router runs ``route``).
     runner: str | None = None
-    #: Methods or attributes an implementation must have (checked by ``check_plugin``).
-    required: tuple[str, ...] = ()
+    #: ``"lf.kinds:Name"``: the interface an implementation follows (see :mod:`lf.kinds`).
+    interface: str = ""
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        """Methods and attributes an implementation must have (``check_plugin`` checks them)."""
+        from lf.kinds import required_members
+
+        return required_members(import_object(self.interface, f"the interface of the {self.name} kind"))
 
 
 #: Every kind of component, keyed by the name users type in ``lf run KIND``.
@@ -45,7 +53,7 @@ KINDS: dict[str, Kind] = {
             "register_data_formats",
             "data",
             "Data formats: detect, validate, convert records",
-            required=("detect", "validate"),
+            interface="lf.kinds:DataFormat",
         ),
         Kind(
             "train",
@@ -53,7 +61,7 @@ KINDS: dict[str, Kind] = {
             "train",
             "Trainers: fine-tune or pretrain a model",
             runner="lf.runner:run_job",
-            required=("run",),
+            interface="lf.kinds:Job",
         ),
         Kind(
             "serve",
@@ -61,7 +69,7 @@ KINDS: dict[str, Kind] = {
             "serve",
             "Inference backends for the OpenAI-compatible server",
             runner="lf.serve.runner:run_server",
-            required=("load", "generate", "stream"),
+            interface="lf.kinds:Backend",
         ),
         Kind(
             "quantize",
@@ -69,15 +77,14 @@ KINDS: dict[str, Kind] = {
             "quantize",
             "Quantizers: compress a model's weights",
             runner="lf.runner:run_job",
-            required=("run",),
+            interface="lf.kinds:Job",
         ),
         Kind(
             "route",
             "register_classifiers",
             "route",
             "Query classifiers for the expert router",
-            runner=None,
-            required=("classify",),
+            interface="lf.kinds:Classifier",
         ),
         Kind(
             "generate",
@@ -85,7 +92,7 @@ KINDS: dict[str, Kind] = {
             "generate",
             "Data generators: synthetic SFT and preference data",
             runner="lf.runner:run_job",
-            required=("run",),
+            interface="lf.kinds:Job",
         ),
     )
 }
@@ -143,6 +150,37 @@ class ComponentSpec:
     def default_config(self) -> msgspec.Struct | None:
         """The config with defaults only; fails if some field is required."""
         return None if self.config is None else msgspec.convert({}, self.config)
+
+
+@dataclass
+class KindRunner:
+    """What runs every component of a kind that the core does not run itself.
+
+    The router service (lf-router-hybrid) registers one for ``route``: ``lf run route
+    --plugin NAME`` serves any registered classifier. ``options`` (a msgspec Struct) are the
+    runner's own settings; a component's options are merged beside them (flat: ``--set
+    port=8080 --set threshold=0.4``), and the runner gets them back apart with
+    :func:`lf.composite.split_config`.
+
+    Args:
+        kind: the kind it runs (one of :data:`KINDS`).
+        runner: ``"module:function"``; ``function(spec, config, events) -> RunResult``.
+        summary: one line for ``lf plugins``.
+        options: the runner's own config Struct, or None.
+    """
+
+    kind: str
+    runner: str
+    summary: str
+    options: type[msgspec.Struct] | None = None
+    package: str = field(default="?", compare=False)
+    plugin: str = field(default="?", compare=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown component kind {self.kind!r}; expected one of {sorted(KINDS)}")
+        if ":" not in self.runner:
+            raise ValueError(f"runner {self.runner!r} must look like 'package.module:function'")
 
 
 def import_object(path: str, what: str) -> Any:
@@ -224,15 +262,3 @@ class NullEvents:
 
     def artifact(self, name: str, path: str) -> None:
         """Drop artifacts."""
-
-
-# --- The shapes implementations follow (checked structurally, never by inheritance) -----------
-
-
-@runtime_checkable
-class Job(Protocol):
-    """A trainer, quantizer or generator: ``run(config, events) -> RunResult``."""
-
-    def run(self, config: Any, events: Events) -> RunResult:
-        """Do the work described by ``config``, reporting to ``events``."""
-        ...

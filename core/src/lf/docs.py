@@ -82,11 +82,12 @@ def config_reference() -> str:
     ]
     for kind in registry.components:
         for spec in registry.specs(kind):
-            if spec.config is None:
+            config_type = registry.config_type(spec)
+            if config_type is None:
                 continue
             lines += [f"## {kind} `{spec.name}` ({spec.package})", "", spec.summary, ""]
             lines += ["| option | type | default | description |", "|---|---|---|---|"]
-            for doc in describe_fields(spec.config):
+            for doc in describe_fields(config_type):
                 if doc.is_section:
                     continue
                 default = "**required**" if doc.required else f"`{doc.default!r}`"

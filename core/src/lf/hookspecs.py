@@ -13,6 +13,14 @@ Registration hooks receive a ``register`` callable. Call it once per component, 
 and your config module at top level, and name the implementation lazily
 (``impl="lf_trainer_kto.trainer:KTOTrainer"``); torch and friends are imported when the
 component runs, never when ``lf --help`` starts.
+
+What an implementation must provide is one interface per kind, in :mod:`lf.kinds`:
+:class:`lf.kinds.Job` (train, quantize, generate), :class:`lf.kinds.Backend` (serve),
+:class:`lf.kinds.Classifier` and its base :class:`lf.kinds.BaseClassifier` (route),
+:class:`lf.kinds.DataFormat` (format). ``lf.testing.check_plugin`` checks a plugin against
+them. Plugins use the core through its public API only: :mod:`lf.kinds`,
+:mod:`lf.components`, :mod:`lf.errors`, :mod:`lf.plugin_api` (CLI helpers, model names),
+:mod:`lf.serve`, :mod:`lf.experts`, :mod:`lf.data`, :mod:`lf.testing`.
 """
 
 from __future__ import annotations
@@ -25,25 +33,25 @@ import pluggy
 if TYPE_CHECKING:
     import typer
 
-    from lf.components import ComponentSpec, RunResult
+    from lf.components import ComponentSpec, KindRunner, RunResult
 
 hookspec = pluggy.HookspecMarker("lf")
 #: Decorate your hook implementations with this marker.
 hookimpl = pluggy.HookimplMarker("lf")
 
 Register = Callable[["ComponentSpec"], None]
+RegisterRunner = Callable[["KindRunner"], None]
 
 
 @hookspec
 def register_data_formats(register: Register) -> None:
-    """Register data formats (kind ``format``).
+    """Register data formats (kind ``format``); the interface is :class:`lf.kinds.DataFormat`.
 
-    A data format recognises one record shape and converts it to the internal shapes.
-    Its implementation is a class with ``name``, ``shape`` (``"chat"``, ``"preference"`` or
-    ``"text"``), ``detect(record) -> bool``, ``validate(record) -> list[str]`` (problems,
-    empty when fine), ``warnings(record) -> list[str]`` and a converter
-    (``to_messages`` / ``to_preference`` / ``to_text``) plus ``from_messages`` when it can
-    be written. See ``lf.data.formats`` for the built-in ones::
+    A data format recognises one record shape (``detect``), checks it (``validate``,
+    ``warnings``) and converts it to the internal shape its ``shape`` names: chat
+    (``to_messages``), preference (``to_preference``) or text (``to_text``); with
+    ``from_messages`` ``lf data convert`` can write it. Subclass ``lf.data.formats.ChatFormat``
+    (or ``DataFormat``) to get detection and validation from a typed record::
 
         @hookimpl
         def register_data_formats(register):
@@ -56,9 +64,11 @@ def register_data_formats(register: Register) -> None:
 def register_trainers(register: Register) -> None:
     """Register trainers (kind ``train``), run by ``lf run train --plugin NAME``.
 
-    The implementation is a class with ``run(config, events) -> TrainResult``; ``config`` is
-    an instance of the spec's ``config`` Struct, ``events`` an :class:`lf.components.Events`
-    to report progress and metrics to::
+    The implementation follows :class:`lf.kinds.Job`: a class with ``run(config, events) ->
+    TrainResult``; ``config`` is an instance of the spec's ``config`` Struct, ``events`` an
+    :class:`lf.components.Events` to report progress and metrics to. Resolve ``model``
+    with :func:`lf.models.resolve_model` (``tiny``, ``smollm2``, a directory, a hub id) and
+    call the lifecycle hooks below so observers see the model::
 
         @hookimpl
         def register_trainers(register):
@@ -71,11 +81,11 @@ def register_trainers(register: Register) -> None:
 def register_backends(register: Register) -> None:
     """Register inference backends (kind ``serve``), run by ``lf run serve --plugin NAME``.
 
-    The implementation is a class with ``load(config)``, ``async generate(request)``,
-    ``async stream(request)`` (an async iterator of chunks) and ``models()``; the core's
-    OpenAI-compatible server (``lf.serve``) drives it. Its config Struct should extend
-    ``lf.serve.config.ServeConfig`` so that ``model``, ``host``, ``port`` and ``api_keys``
-    mean the same for every backend.
+    The implementation follows :class:`lf.kinds.Backend`: ``load(config)``, ``async
+    generate(request)``, ``stream(request)`` (an async iterator of chunks) and ``models()``;
+    the core's OpenAI-compatible server (``lf.serve``) drives it. Its config Struct extends
+    ``lf.serve.ServeConfig`` so that ``model``, ``host``, ``port``, ``api_keys`` and the
+    limits mean the same for every backend.
     """
 
 
@@ -83,7 +93,7 @@ def register_backends(register: Register) -> None:
 def register_quantizers(register: Register) -> None:
     """Register quantizers (kind ``quantize``), run by ``lf run quantize --plugin NAME``.
 
-    The implementation is a class with ``run(config, events) -> QuantizeResult``.
+    The implementation follows :class:`lf.kinds.Job`: ``run(config, events) -> QuantizeResult``.
     """
 
 
@@ -91,10 +101,18 @@ def register_quantizers(register: Register) -> None:
 def register_classifiers(register: Register) -> None:
     """Register query classifiers (kind ``route``) for the expert router.
 
-    The implementation is a class with ``classify(query, context=None)`` returning a
-    classification (expert, confidence, scores, method), ``classify_batch(queries)``,
-    ``add_expert``, ``remove_expert`` and ``list_experts``. A spec may set ``runner`` to
-    start a service with it (``lf run route --plugin NAME``).
+    The implementation follows :class:`lf.kinds.Classifier`; subclass
+    :class:`lf.kinds.BaseClassifier` and write ``classify`` (returning a
+    :class:`lf.kinds.ClassificationResult`) and ``_rebuild``. Give the spec a ``config``
+    Struct for options of your own: the router builds the classifier with
+    ``from_config(config, experts, fallback_expert=...)`` and users set them beside the
+    router's options (``lf serve router --classifier NAME --set option=value``). No runner
+    is needed: the router service (lf-router-hybrid) serves every registered classifier::
+
+        @hookimpl
+        def register_classifiers(register):
+            register(ComponentSpec(kind="route", name="regex", summary="Regular expressions per expert",
+                                   config=RegexOptions, impl="lf_regex.classifier:RegexClassifier"))
     """
 
 
@@ -102,8 +120,24 @@ def register_classifiers(register: Register) -> None:
 def register_generators(register: Register) -> None:
     """Register data generators (kind ``generate``), run by ``lf run generate --plugin NAME``.
 
-    The implementation is a class with ``run(config, events) -> RunResult`` that writes
-    records in one of the registered data formats.
+    The implementation follows :class:`lf.kinds.Job`: ``run(config, events) -> RunResult``,
+    writing records in one of the registered data formats.
+    """
+
+
+@hookspec
+def register_kind_runners(register: RegisterRunner) -> None:
+    """Register what runs every component of a kind the core does not run itself.
+
+    Call ``register`` with an :class:`lf.components.KindRunner`. The router service
+    (lf-router-hybrid) registers the runner of ``route``, so that ``lf run route --plugin
+    NAME`` serves any classifier; its ``options`` Struct is merged with each classifier's
+    own config. Two packages claiming one kind is an error that names both::
+
+        @hookimpl
+        def register_kind_runners(register):
+            register(KindRunner(kind="route", runner="lf_router_hybrid.service.runner:run_router",
+                                summary="The expert router service", options=RouterOptions))
     """
 
 

@@ -24,10 +24,12 @@ from typing import Any
 import pluggy
 
 from lf import hookspecs
-from lf.components import KINDS, ComponentSpec
+from lf.components import KINDS, ComponentSpec, KindRunner
+from lf.entry_points import EntryPoint, find_entry_points
 from lf.errors import PluginConflictError, PluginNotFoundError
 
 ENTRY_POINT_GROUP = "lf"
+__all__ = ["DEFAULT_PLUGINS", "ENTRY_POINT_GROUP", "EntryPoint", "PluginInfo", "Registry", "find_entry_points"]
 
 #: Modules registered like any third-party plugin (datasette's DEFAULT_PLUGINS habit).
 DEFAULT_PLUGINS: tuple[str, ...] = ("lf.default_plugins.data_formats",)
@@ -62,6 +64,7 @@ class Registry:
         self._run_problems: list[str] = []
         self.conflicts: dict[tuple[str, str], str] = {}
         self._components: dict[str, dict[str, ComponentSpec]] | None = None
+        self._runners: dict[str, KindRunner] = {}
         if os.environ.get("LF_TRACE_PLUGINS"):
             self._enable_tracing()
         for module_name in DEFAULT_PLUGINS:
@@ -145,7 +148,31 @@ class Registry:
             hook = getattr(self.pm.hook, kind.hook)
             for impl in reversed(hook.get_hookimpls()):  # pluggy order: tryfirst impls first
                 self._call_register(impl, kind.name, table)
+        self._runners = {}
+        for impl in reversed(self.pm.hook.register_kind_runners.get_hookimpls()):
+            self._call_register_runner(impl)
         return table
+
+    def _call_register_runner(self, impl: Any) -> None:
+        info = self.plugins.get(impl.plugin_name) or PluginInfo(impl.plugin_name, "?", "?", "?")
+
+        def register(runner: KindRunner) -> None:
+            if not isinstance(runner, KindRunner):
+                raise TypeError(f"register() expects a KindRunner, got {type(runner).__name__}")
+            runner.package, runner.plugin = info.package, info.name
+            other = self._runners.get(runner.kind)
+            if other is not None and other is not runner:
+                self.conflicts[("runner", runner.kind)] = (
+                    f"Two packages register the runner of {runner.kind} components: "
+                    f"{other.package} (plugin {other.plugin}) and {runner.package} (plugin {runner.plugin})."
+                )
+                return
+            self._runners[runner.kind] = runner
+
+        try:
+            impl.function(register=register)
+        except Exception as exc:
+            info.error = f"register_kind_runners raised {type(exc).__name__}: {exc}"
 
     def _call_register(self, impl: Any, kind: str, table: dict[str, dict[str, ComponentSpec]]) -> None:
         info = self.plugins.get(impl.plugin_name) or PluginInfo(impl.plugin_name, "?", "?", "?")
@@ -217,6 +244,29 @@ class Registry:
             f"No {kind} component named '{name}'. Installed {kind} components: {known}.", hint=hint
         )
 
+    def kind_runner(self, kind: str) -> KindRunner | None:
+        """The runner a plugin registered for ``kind`` (e.g. the router service for ``route``), or None."""
+        _ = self.components
+        if ("runner", kind) in self.conflicts:
+            raise PluginConflictError(self.conflicts[("runner", kind)], hint="Uninstall one of them.")
+        return self._runners.get(kind)
+
+    def runner_of(self, spec: ComponentSpec) -> str | None:
+        """``"module:function"`` that runs ``spec``: its own, its kind's in the core, or a plugin's kind runner."""
+        if spec.runner or KINDS[spec.kind].runner:
+            return spec.runner or KINDS[spec.kind].runner
+        runner = self.kind_runner(spec.kind)
+        return runner.runner if runner else None
+
+    def config_type(self, spec: ComponentSpec) -> type[Any] | None:
+        """The Struct ``lf run`` decodes for ``spec``: its config, merged with its kind runner's options."""
+        runner = None if spec.runner or KINDS[spec.kind].runner else self.kind_runner(spec.kind)
+        if runner is None or runner.options is None:
+            return spec.config
+        from lf.composite import composite_config
+
+        return composite_config(runner.options, spec.config, spec.name)
+
     def _check_kind(self, kind: str) -> None:
         if kind not in KINDS:
             close = difflib.get_close_matches(kind, list(KINDS), n=1)
@@ -251,66 +301,6 @@ class Registry:
     def iter_plugins(self) -> Iterable[PluginInfo]:
         """Loaded and failed plugins, built-ins first."""
         return sorted(self.plugins.values(), key=lambda p: (not p.builtin, p.name))
-
-
-@dataclass(frozen=True)
-class EntryPoint:
-    """One ``[lf]`` entry point: its name, the module it names, and the distribution it comes from."""
-
-    name: str
-    module: str
-    package: str
-    version: str
-
-
-def find_entry_points(group: str, paths: Iterable[str] | None = None) -> list[EntryPoint]:
-    """Entry points of ``group`` from the ``*.dist-info/entry_points.txt`` files on ``sys.path``.
-
-    This reads a few small files instead of importing ``importlib.metadata`` (about 30 ms,
-    a sixth of the start-up budget of ``lf --help``). The first distribution of a name on
-    the path wins, as with ``importlib.metadata``.
-    """
-    found: list[EntryPoint] = []
-    seen: set[str] = set()
-    for entry in sys.path if paths is None else paths:
-        try:
-            names = os.listdir(entry or ".")
-        except OSError:
-            continue
-        for dirname in sorted(names):
-            if not dirname.endswith(".dist-info"):
-                continue
-            dist, _, version = dirname[: -len(".dist-info")].partition("-")
-            key = dist.lower().replace("-", "_").replace(".", "_")
-            if key in seen:
-                continue
-            seen.add(key)
-            try:
-                with open(os.path.join(entry or ".", dirname, "entry_points.txt"), encoding="utf-8") as handle:
-                    text = handle.read()
-            except OSError:
-                continue
-            for name, value in _section(text, group):
-                module = value.split(":", 1)[0].strip()
-                found.append(EntryPoint(name, module, key.replace("_", "-"), version or "?"))
-    return found
-
-
-def _section(text: str, group: str) -> list[tuple[str, str]]:
-    """``name = value`` pairs of one ``[group]`` of an INI-style entry_points.txt."""
-    pairs: list[tuple[str, str]] = []
-    inside = False
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith(("#", ";")):
-            continue
-        if line.startswith("["):
-            inside = line == f"[{group}]"
-            continue
-        if inside and "=" in line:
-            name, _, value = line.partition("=")
-            pairs.append((name.strip(), value.strip()))
-    return pairs
 
 
 def _hook_names() -> set[str]:

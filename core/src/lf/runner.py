@@ -30,14 +30,16 @@ def resolve(
     registry: Registry | None = None,
 ) -> tuple[ComponentSpec, msgspec.Struct | None]:
     """The component and its validated config, without running anything."""
-    spec = (registry or get_registry()).get(kind, name)
+    reg = registry or get_registry()
+    spec = reg.get(kind, name)
     overrides = list(overrides)
-    if spec.config is None:
+    config_type = reg.config_type(spec)
+    if config_type is None:
         if config_file or overrides or data or flags:
             raise ConfigError(f"The {kind} component '{name}' takes no options.")
         return spec, None
     config = build_config(
-        spec.config, file=config_file, data=data, overrides=overrides, env_component=spec.name, flags=flags
+        config_type, file=config_file, data=data, overrides=overrides, env_component=spec.name, flags=flags
     )
     return spec, config
 
@@ -58,12 +60,14 @@ def run_component(
     spec, config = resolve(
         kind, name, config_file=config_file, overrides=overrides, data=data, flags=flags, registry=reg
     )
-    runner_path = spec.runner or KINDS[kind].runner
+    runner_path = reg.runner_of(spec)
     if runner_path is None:
-        raise PluginError(
-            f"The {kind} component '{name}' cannot be run on its own.",
-            hint=f"It is used from Python or by another command; see `lf {KINDS[kind].verb} --help`.",
+        hint = (
+            "Serving a classifier needs the router service: pip install lf-router-hybrid."
+            if kind == "route"
+            else f"It is used from Python or by another command; see `lf {KINDS[kind].verb} --help`."
         )
+        raise PluginError(f"Nothing installed runs {kind} components such as '{name}'.", hint=hint)
     runner = import_object(runner_path, f"the runner of {kind} components")
     sink = ObservedEvents(spec, reg, events)
     sink.emit("start", {"kind": kind, "name": name})

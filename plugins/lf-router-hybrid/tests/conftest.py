@@ -185,21 +185,21 @@ def echo_thread(model: str = "echo", token_delay: float = 0.0) -> Iterator[tuple
 def router_thread(
     experts: list[Any], classifier: Any = None, registry: Path | None = None, **options: Any
 ) -> Iterator[tuple[str, Any]]:
-    """A router on a free port in a thread: ``(url, RouterState)``; keyword classifier by default."""
+    """A router on a free port in a thread: ``(url, RouterService)``; keyword classifier by default."""
     import msgspec
 
     from lf.experts import ExpertManager
     from lf.testing import running_server
     from lf_router_hybrid import KeywordClassifier
-    from lf_router_hybrid.config import ServiceOptions
     from lf_router_hybrid.service import create_router_app
+    from lf_router_hybrid.service.options import RouterOptions
 
     manager = ExpertManager(registry, experts=experts) if registry else ExpertManager(experts=experts)
     classifier = classifier or KeywordClassifier.from_experts(manager)
-    service = msgspec.convert(options, ServiceOptions)
+    service = msgspec.convert(options, RouterOptions)
     app = create_router_app(classifier, manager, service)
     with running_server(app) as url:
-        yield url, app.state["lf_server"]
+        yield url, app.state["lf_service"]
 
 
 def wait_until(condition: Any, timeout: float = 60.0, interval: float = 0.05) -> Any:

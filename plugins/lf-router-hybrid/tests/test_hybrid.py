@@ -107,9 +107,9 @@ def test_from_config(tmp_path: Path) -> None:
     manager = ExpertManager(path)
     manager.register_expert(ExpertConfig(name="general", description="Anything"))
     manager.register_expert(ExpertConfig(name="code", description="Programming", keywords=["python^2", "bug^2"]))
-    config = HybridConfig(registry=str(path), keyword_threshold=0.5)
+    config = HybridConfig(keyword_threshold=0.5)
     config.neural.num_threads = 1
-    hybrid = HybridClassifier.from_config(config)
+    hybrid = HybridClassifier.from_config(config, manager, fallback_expert="general")
     assert hybrid.keyword_threshold == 0.5
     assert {e.name for e in hybrid.list_experts()} == {"general", "code"}
     assert hybrid.classify("python bug").detail == "fast-path"

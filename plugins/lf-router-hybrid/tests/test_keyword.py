@@ -194,10 +194,10 @@ def test_batch_matches_single(clf: KeywordClassifier) -> None:
 
 
 def test_from_config_builtin() -> None:
-    from lf_router_hybrid import KeywordConfig
+    from lf_router_hybrid import KeywordConfig, default_experts
 
-    clf = KeywordClassifier.from_config(KeywordConfig(registry="builtin"))
+    clf = KeywordClassifier.from_config(KeywordConfig(), default_experts())
     assert {e.name for e in clf.list_experts()} == {"general", "code", "math", "writing"}
     assert clf.classify("Why does my Python script throw a KeyError?").expert == "code"
-    with pytest.raises(ConfigError, match="does not exist"):
-        KeywordClassifier.from_config(KeywordConfig(registry="/no/such/file.yaml"))
+    strict = KeywordClassifier.from_config(KeywordConfig(plurals=False), default_experts(), fallback_expert="math")
+    assert strict.plurals is False and strict.fallback_expert == "math"

@@ -25,6 +25,7 @@ import pytest
 from lf.testing import free_port, run_cli
 from lf.testing.cli import lf_executable
 
+ADMIN = "m" * 40
 KEY = "router-key-" + "x" * 32
 
 
@@ -220,7 +221,7 @@ def test_a_second_router_process_sees_experts_added_without_restart(helpers, tmp
         assert added.returncode == 0, added.stderr
         port_a, port_b = free_port(), free_port()
         # as the deploy manifests run it: LF_EXPERTS_FILE and LF_HYBRID_API_KEYS, the default (hybrid) classifier
-        env_a = {"LF_EXPERTS_FILE": str(registry), "LF_HYBRID_API_KEYS": KEY}
+        env_a = {"LF_EXPERTS_FILE": str(registry), "LF_HYBRID_API_KEYS": KEY, "LF_HYBRID_ADMIN_KEYS": ADMIN}
         a = router_process(helpers, ["serve", "router", "--host", "127.0.0.1", "--port", str(port_a)], port_a, env_a)
         config = tmp_path / "router-b.yaml"
         config.write_text(f"registry: {registry}\nport: {port_b}\nregistry_poll_s: 0.2\n")
@@ -242,7 +243,9 @@ def test_a_second_router_process_sees_experts_added_without_restart(helpers, tmp
                 assert answer.json()["model"] == "code-model" and answer.headers["x-lf-expert"] == "code"
             # a change made through one router's API reaches the other through the file
             writing = {"name": "writing", "description": "Essays", "keywords": ["essay"], "endpoint": general_url}
-            assert httpx.post(f"{a.url}/experts", json=writing, headers=headers).status_code == 201
+            assert httpx.post(f"{a.url}/experts", json=writing, headers=headers).status_code == 403  # a user key
+            admin = {"Authorization": f"Bearer {ADMIN}"}
+            assert httpx.post(f"{a.url}/experts", json=writing, headers=admin).status_code == 201
             helpers.wait_until(lambda: "writing" in models(b.url), timeout=30)
             assert httpx.delete(f"{b.url}/experts/writing").status_code == 200
             helpers.wait_until(lambda: "writing" not in models(a.url, KEY), timeout=30)

@@ -8,17 +8,13 @@ import random
 import msgspec
 import pytest
 
+from lf.composite import composite_config, split_config
 from lf.errors import ConfigError
 from lf.experts import ExpertConfig, Replica
-from lf_router_hybrid.config import (
-    BreakerOptions,
-    HybridRouterConfig,
-    KeywordConfig,
-    KeywordRouterConfig,
-    ServiceOptions,
-    service_options,
-)
+from lf.serve.auth import configured_keys
+from lf_router_hybrid.config import HybridConfig, KeywordConfig
 from lf_router_hybrid.service.breaker import CircuitBreaker
+from lf_router_hybrid.service.options import BreakerOptions, RouterOptions
 from lf_router_hybrid.service.pool import ReplicaPool, normalize_url
 
 
@@ -163,49 +159,49 @@ def test_model_name_sent_upstream():
 
 
 def test_router_config_has_classifier_and_service_options():
+    keyword_router = composite_config(RouterOptions, KeywordConfig, "keyword")
     config = msgspec.convert(
         {
             "registry": "r.yaml",
             "port": 9000,
             "api_keys": "k" * 32 + "," + "q" * 32,
             "breaker": {"failure_threshold": 7},
+            "plurals": False,
         },
-        KeywordRouterConfig,
+        keyword_router,
     )
-    assert isinstance(config, KeywordConfig)
-    options = service_options(config)
+    options, classifier = split_config(config, RouterOptions)
+    assert isinstance(options, RouterOptions) and isinstance(classifier, KeywordConfig)
+    assert classifier.plurals is False and options.registry == "r.yaml"
     assert options.port == 9000 and options.breaker.failure_threshold == 7 and options.balancing == "round_robin"
-    from lf_router_hybrid.service.state import router_keys
-
-    assert router_keys(options) == ["k" * 32, "q" * 32]
+    assert configured_keys(options.api_keys, environ={}) == ["k" * 32, "q" * 32]
     with pytest.raises(ConfigError, match="at least 32"):
-        router_keys(ServiceOptions(api_keys=["short"]))
-    assert "keyword_threshold" in HybridRouterConfig.__struct_fields__
-    assert "health_checks" in HybridRouterConfig.__struct_fields__
+        configured_keys(RouterOptions(api_keys=["short"]).api_keys, environ={})
+    hybrid_router = composite_config(RouterOptions, HybridConfig, "hybrid")
+    assert {"keyword_threshold", "health_checks", "egress"} <= set(hybrid_router.__struct_fields__)
     with pytest.raises(msgspec.ValidationError):
-        msgspec.convert({"balancing": "random"}, HybridRouterConfig)
+        msgspec.convert({"balancing": "random"}, hybrid_router)
 
 
 def test_env_keys_reach_the_router_config(monkeypatch):
     from lf.runner import resolve
-    from lf_router_hybrid.service.state import router_keys
 
     key1, key2 = "a" * 40, "b" * 40
     monkeypatch.setenv("LF_HYBRID_API_KEYS", f"{key1},{key2}")
     monkeypatch.setenv("LF_HYBRID_PORT", "8099")
     _, config = resolve("route", "hybrid")
-    options = service_options(config)
-    assert options.port == 8099 and router_keys(options) == [key1, key2]
+    options, _ = split_config(config, RouterOptions)
+    assert options.port == 8099 and configured_keys(options.api_keys, environ={}) == [key1, key2]
 
 
 def test_fallback_field_goes_into_the_first_event_only():
-    from lf_router_hybrid.service.state import _first_event_with_field, _with_field
+    from lf.serve.wire import first_event_with_field, with_field
 
     chunk = b'data: {"id":"1","choices":[]}\n\ndata: {"id":"2"}\n\n'
-    out = _first_event_with_field(chunk, "router", {"fallback": True})
+    out = first_event_with_field(chunk, "router", {"fallback": True})
     first, second = out.split(b"\n\n")[:2]
     assert msgspec.json.decode(first[6:])["router"] == {"fallback": True}
     assert second == b'data: {"id":"2"}'
-    assert _first_event_with_field(b": comment only", "router", {}) == b": comment only"
-    assert _with_field(b"not json", "router", {}) == b"not json"
-    assert msgspec.json.decode(_with_field(b'{"a":1}', "router", {"x": 1})) == {"a": 1, "router": {"x": 1}}
+    assert first_event_with_field(b": comment only", "router", {}) == b": comment only"
+    assert with_field(b"not json", "router", {}) == b"not json"
+    assert msgspec.json.decode(with_field(b'{"a":1}', "router", {"x": 1})) == {"a": 1, "router": {"x": 1}}

@@ -25,11 +25,13 @@ def show(
     from lf.config import config_template
     from lf.plugins import get_registry
 
-    spec = get_registry().get(kind, name)
-    if spec.config is None:
+    registry = get_registry()
+    spec = registry.get(kind, name)
+    config_type = registry.config_type(spec)
+    if config_type is None:
         sys.stdout.write(f"# {kind} component '{name}' has no options\n")
         return
-    sys.stdout.write(config_template(spec.config, f"{kind} '{name}' ({spec.package} {spec.version}): {spec.summary}"))
+    sys.stdout.write(config_template(config_type, f"{kind} '{name}' ({spec.package} {spec.version}): {spec.summary}"))
 
 
 @app.command("check")

@@ -46,7 +46,7 @@ def add_job_groups(app: typer.Typer, registry: Any, *, panel: str, path: list[st
         if path is not None and path[:1] != [kind.verb]:
             continue  # another group runs: its commands are never looked at
         for spec in registry.specs(kind.name):
-            if spec.runner or kind.runner:
+            if registry.runner_of(spec):
                 names = (spec.name, *spec.aliases)
                 full = path is None or (len(path) > 1 and path[1] in names)
                 _add_commands(sub, spec, registry, full=full)
@@ -58,7 +58,7 @@ def _add_commands(sub: typer.Typer, spec: ComponentSpec, registry: Any, *, full:
     Without ``full`` the command has no options: enough for a group's listing.
     """
     try:
-        command = make_command(spec) if full else _listing_only(spec)
+        command = make_command(spec, registry.config_type(spec)) if full else _listing_only(spec)
     except Exception as exc:  # e.g. a config type msgspec cannot describe
         registry.report_problem(f"{spec.kind} '{spec.name}' ({spec.package}): no command: {type(exc).__name__}: {exc}")
         return
@@ -84,14 +84,14 @@ def _help(spec: ComponentSpec, alias_of: str | None) -> str:
     )
 
 
-def _field_options(spec: ComponentSpec) -> list[tuple[Any, Any]]:
+def _field_options(config_type: Any) -> list[tuple[Any, Any]]:
     """``(FieldDoc, python type)`` for each top-level scalar or list-of-scalar field."""
     from lf.config import describe_fields
 
-    if spec.config is None:
+    if config_type is None:
         return []
     out = []
-    for doc in describe_fields(spec.config):
+    for doc in describe_fields(config_type):
         if "." in doc.path or doc.is_section or doc.path in _RESERVED:
             continue
         base = doc.type.replace(" | null", "").replace("null | ", "")
@@ -102,9 +102,9 @@ def _field_options(spec: ComponentSpec) -> list[tuple[Any, Any]]:
     return out
 
 
-def make_command(spec: ComponentSpec) -> Any:
-    """A typer command function for ``spec`` with a generated signature."""
-    fields = _field_options(spec)
+def make_command(spec: ComponentSpec, config_type: Any = None) -> Any:
+    """A typer command function for ``spec`` with a generated signature (one option per field of ``config_type``)."""
+    fields = _field_options(spec.config if config_type is None else config_type)
     positional = [p for p in spec.positionals]
     params: list[inspect.Parameter] = []
     for doc, py_type in fields:

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable, Mapping
 
 from lf.errors import ConfigError
-from lf.serve.config import LOOPBACK_HOSTS, MIN_KEY_LENGTH
+from lf.serve.options import LOOPBACK_HOSTS, MIN_KEY_LENGTH
 
 ENV_KEY = "LARGEFORGE_API_KEY"
 
@@ -30,12 +30,21 @@ def validate_keys(keys: Iterable[str], what: str = "api_keys") -> list[str]:
     return out
 
 
-def configured_keys(api_keys: Iterable[str], environ: Mapping[str, str] | None = None) -> list[str]:
-    """Keys from the config plus ``LARGEFORGE_API_KEY`` (comma-separated), validated."""
+def _split(keys: Iterable[str] | str) -> list[str]:
+    """Keys given as a list or as one comma-separated string (what an environment variable holds)."""
+    items = keys.split(",") if isinstance(keys, str) else list(keys)
+    return [k.strip() for k in items if k.strip()]
+
+
+def configured_keys(api_keys: Iterable[str] | str, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Keys from the config (a list or a comma-separated string) plus ``LARGEFORGE_API_KEY``, validated."""
     env = os.environ if environ is None else environ
-    keys = list(api_keys)
-    keys += [k.strip() for k in env.get(ENV_KEY, "").split(",") if k.strip()]
-    return validate_keys(dict.fromkeys(keys))
+    return validate_keys(dict.fromkeys(_split(api_keys) + _split(env.get(ENV_KEY, ""))))
+
+
+def configured_admin_keys(admin_keys: Iterable[str] | str) -> list[str]:
+    """Admin keys from the config (a list or a comma-separated string), validated."""
+    return validate_keys(dict.fromkeys(_split(admin_keys)), "admin_keys")
 
 
 def check_exposure(host: str, keys: list[str], allow_unauthenticated: bool) -> None:

@@ -1,60 +1,96 @@
-"""Load shedding (a bounded queue in front of the backend) and per-key rate limits."""
+"""Load shedding (a bounded queue in front of the work) and per-key rate limits.
+
+:class:`Admission` is the one admission API of every ``lf`` service: ``await
+admission.acquire(deadline)`` before the work, ``admission.release()`` after it (in a
+``finally``). Nobody touches its counters from outside.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import math
 import time
 
+from lf.errors import ModelOverloadedError, RequestTimeoutError
+
+
+def with_retry_after(exc: Exception, seconds: float) -> Exception:
+    """Attach a Retry-After (seconds) that the error response will carry."""
+    exc.retry_after = seconds  # type: ignore[attr-defined]
+    return exc
+
 
 class Admission:
-    """At most ``max_active`` requests in the backend and ``max_queued`` waiting for a slot.
+    """At most ``max_active`` requests at work and ``max_queued`` waiting for a slot, first come first served.
 
-    Past both, :meth:`try_admit` refuses at once (the caller answers 503 with Retry-After)
-    instead of letting a queue grow without bound.
+    Past both, :meth:`acquire` refuses at once with 503 MODEL_OVERLOADED and a Retry-After
+    instead of letting a queue grow without bound; a request that waits past its deadline
+    gets 504 TIMEOUT. A freed slot goes straight to the oldest waiter.
     """
 
-    def __init__(self, max_active: int, max_queued: int) -> None:
+    def __init__(self, max_active: int, max_queued: int, *, retry_after_s: float = 1.0, what: str = "server") -> None:
         self.max_active = max_active
         self.max_queued = max_queued
-        self.active = 0
-        self.queued = 0
-        self._free: asyncio.Condition | None = None
+        self.retry_after_s = retry_after_s
+        self.what = what
+        self._active = 0
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self.shed_at: float | None = None
 
-    def _cond(self) -> asyncio.Condition:
-        if self._free is None:
-            self._free = asyncio.Condition()
-        return self._free
+    @property
+    def active(self) -> int:
+        """Requests holding a slot."""
+        return self._active
 
-    def try_admit(self) -> bool:
-        """Take a place (active or queued), or False when full."""
-        if self.active + self.queued >= self.max_active + self.max_queued:
+    @property
+    def queued(self) -> int:
+        """Requests waiting for a slot."""
+        return len(self._waiters)
+
+    async def acquire(self, deadline: float) -> None:
+        """Take a slot, waiting in line until ``deadline`` (a ``time.perf_counter()`` value)."""
+        if not self._waiters and self._active < self.max_active:
+            self._active += 1
+            return
+        if self._active + len(self._waiters) >= self.max_active + self.max_queued:
             self.shed_at = time.monotonic()
-            return False
-        self.queued += 1
-        return True
-
-    async def wait_for_slot(self) -> None:
-        """After :meth:`try_admit`: wait until the request may enter the backend."""
-        cond = self._cond()
+            raise with_retry_after(
+                ModelOverloadedError(
+                    f"The {self.what} is at capacity; retry shortly.",
+                    hint="Retry after the Retry-After delay, or raise limits.max_queued_requests.",
+                ),
+                self.retry_after_s,
+            )
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
         try:
-            async with cond:
-                await cond.wait_for(lambda: self.active < self.max_active)
-                self.active += 1
-        finally:
-            self.queued -= 1
+            await asyncio.wait_for(asyncio.shield(waiter), timeout=max(0.0, deadline - time.perf_counter()))
+        except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
+            self._give_up(waiter)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            raise RequestTimeoutError("The request waited too long for a free slot.") from None
 
-    def leave_queue(self) -> None:
-        """Undo :meth:`try_admit` for a request that never waited."""
-        self.queued -= 1
+    def _give_up(self, waiter: asyncio.Future[None]) -> None:
+        """A waiter leaves the line; a slot handed to it meanwhile is passed on."""
+        if waiter.done() and not waiter.cancelled():
+            self.release()
+            return
+        waiter.cancel()
+        try:
+            self._waiters.remove(waiter)
+        except ValueError:
+            pass
 
-    async def release(self) -> None:
-        """Free an active slot."""
-        self.active -= 1
-        cond = self._cond()
-        async with cond:
-            cond.notify_all()
+    def release(self) -> None:
+        """Free a slot: the oldest waiter takes it over, or it becomes free."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._active -= 1
 
     def recently_shed(self, window_s: float = 60.0) -> bool:
         """Whether a request was refused for capacity in the last ``window_s`` seconds."""

@@ -16,7 +16,7 @@ import msgspec
 
 FinishReason = Literal["stop", "length"]
 
-MaxTokens = Annotated[int, msgspec.Meta(ge=1)]
+MaxTokens = Annotated[int, msgspec.Meta(ge=1, le=1 << 24)]
 Temperature = Annotated[float, msgspec.Meta(ge=0.0, le=2.0)]
 TopP = Annotated[float, msgspec.Meta(gt=0.0, le=1.0)]
 #: -1 (or 0): no top-k filter; larger than the vocabulary means the whole vocabulary.
@@ -27,54 +27,64 @@ Penalty = Annotated[float, msgspec.Meta(ge=-2.0, le=2.0)]
 OneChoice = Annotated[int, msgspec.Meta(ge=1, le=1)]
 
 
-class StreamOptions(msgspec.Struct, kw_only=True, omit_defaults=True):
+ModelName = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+StopString = Annotated[str, msgspec.Meta(max_length=1000)]
+Stop = StopString | Annotated[list[StopString], msgspec.Meta(max_length=16)]
+
+#: Request Structs are strict (``forbid_unknown_fields``): an OpenAI parameter this server
+#: does not implement (``tools``, ``response_format``, ``logprobs``, ``logit_bias``...) is
+#: refused with a 400 naming it, never silently ignored. ``omit_defaults`` lets the router
+#: forward exactly what the client set.
+
+
+class StreamOptions(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """``stream_options``: ``include_usage`` adds a last chunk with the usage and no choices."""
 
     include_usage: bool = False
 
 
-class _SamplingFields(msgspec.Struct, kw_only=True):
-    model: str
+class _SamplingFields(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+    model: ModelName
     max_tokens: MaxTokens | None = None
     max_completion_tokens: MaxTokens | None = None
     temperature: Temperature | None = None
     top_p: TopP | None = None
     top_k: TopK | None = None
-    stop: str | list[str] | None = None
+    stop: Stop | None = None
     seed: Seed | None = None
     n: OneChoice = 1
     stream: bool = False
     stream_options: StreamOptions | None = None
     presence_penalty: Penalty | None = None
     frequency_penalty: Penalty | None = None
-    user: str | None = None
+    user: Annotated[str, msgspec.Meta(max_length=256)] | None = None
     #: vLLM's extension: keep generating past end-of-sequence (benchmarks with fixed lengths).
     ignore_eos: bool = False
 
 
-class CompletionRequest(_SamplingFields, kw_only=True):
+class CompletionRequest(_SamplingFields, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """``POST /v1/completions``."""
 
-    prompt: str | list[str]
+    prompt: str | Annotated[list[str], msgspec.Meta(min_length=1)]
     echo: bool = False
 
 
-class ContentPart(msgspec.Struct, kw_only=True):
+class ContentPart(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """One part of a multi-part message content (only ``text`` parts are supported)."""
 
     type: str
     text: str | None = None
 
 
-class ChatMessage(msgspec.Struct, kw_only=True, omit_defaults=True):
+class ChatMessage(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """One chat message."""
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
-    name: str | None = None
+    name: Annotated[str, msgspec.Meta(max_length=256)] | None = None
 
 
-class ChatCompletionRequest(_SamplingFields, kw_only=True):
+class ChatCompletionRequest(_SamplingFields, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """``POST /v1/chat/completions``."""
 
     messages: Annotated[list[ChatMessage], msgspec.Meta(min_length=1)]

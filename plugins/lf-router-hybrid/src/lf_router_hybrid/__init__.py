@@ -7,15 +7,18 @@ Three classifiers, registered under the ``route`` kind:
   trainable (``train``), with per-expert abstain thresholds (``fit_thresholds``).
 * ``hybrid`` - keywords as the fast path, otherwise a weighted combination with neural.
 
-and the router service that uses them (``lf run route --plugin hybrid``, ``lf serve router``):
-an OpenAI-compatible proxy in front of the experts' servers.
+and the router service, registered as the runner of the ``route`` kind: ``lf run route
+--plugin NAME`` / ``lf serve router --classifier NAME`` serve any registered classifier,
+these three or a third-party one, as an OpenAI-compatible proxy in front of the experts.
+The classifier contract itself (``BaseClassifier``, ``ClassificationResult``,
+``ExpertInfo``) lives in the core: :mod:`lf.kinds`.
 
 Python API (imported lazily, so importing this package stays cheap)::
 
     from lf_router_hybrid import HybridClassifier, KeywordClassifier, NeuralClassifier
     from lf.experts import ExpertManager
 
-    router = HybridClassifier.from_experts(ExpertManager("experts.yaml"))
+    router = HybridClassifier.from_config(None, ExpertManager("experts.yaml"))
     router.classify("Why does my Python script raise KeyError?").expert   # 'code'
 """
 
@@ -23,33 +26,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lf.components import ComponentSpec
-from lf.hookspecs import Register, hookimpl
-from lf_router_hybrid.config import (
-    HybridConfig,
-    HybridRouterConfig,
-    KeywordConfig,
-    KeywordRouterConfig,
-    NeuralConfig,
-    NeuralRouterConfig,
-    ServiceOptions,
-)
+from lf.components import ComponentSpec, KindRunner
+from lf.hookspecs import Register, RegisterRunner, hookimpl
+from lf_router_hybrid.config import HybridConfig, KeywordConfig, NeuralConfig
+from lf_router_hybrid.service.options import RouterOptions
 
 if TYPE_CHECKING:
     import typer
 
-    from lf_router_hybrid.base import BaseClassifier
+    from lf.kinds import BaseClassifier, ClassificationResult, ExpertInfo
     from lf_router_hybrid.defaults import default_experts
     from lf_router_hybrid.hybrid import HybridClassifier
     from lf_router_hybrid.keyword import KeywordClassifier, mine_keywords
     from lf_router_hybrid.neural import NeuralClassifier
     from lf_router_hybrid.service.app import create_router_app
-    from lf_router_hybrid.types import ClassificationResult, ExpertInfo
 
 _LAZY = {
-    "BaseClassifier": "lf_router_hybrid.base",
-    "ClassificationResult": "lf_router_hybrid.types",
-    "ExpertInfo": "lf_router_hybrid.types",
+    "BaseClassifier": "lf.kinds",
+    "ClassificationResult": "lf.kinds",
+    "ExpertInfo": "lf.kinds",
     "HybridClassifier": "lf_router_hybrid.hybrid",
     "KeywordClassifier": "lf_router_hybrid.keyword",
     "NeuralClassifier": "lf_router_hybrid.neural",
@@ -68,15 +63,14 @@ __all__ = [
     "KeywordConfig",
     "NeuralClassifier",
     "NeuralConfig",
-    "ServiceOptions",
+    "RouterOptions",
     "create_router_app",
     "default_experts",
     "mine_keywords",
     "register_classifiers",
     "register_commands",
+    "register_kind_runners",
 ]
-
-_RUNNER = "lf_router_hybrid.service.runner:run_router"
 
 
 def __getattr__(name: str) -> Any:
@@ -92,14 +86,13 @@ def __getattr__(name: str) -> Any:
 
 @hookimpl
 def register_classifiers(register: Register) -> None:
-    """The ``keyword``, ``neural`` and ``hybrid`` classifiers; running one starts the router service."""
+    """The ``keyword``, ``neural`` and ``hybrid`` classifiers (served by the router like any other)."""
     register(
         ComponentSpec(
             kind="route",
             name="keyword",
             summary="Keyword, phrase and regex matching with weights (microseconds per query)",
-            config=KeywordRouterConfig,
-            runner=_RUNNER,
+            config=KeywordConfig,
             impl="lf_router_hybrid.keyword:KeywordClassifier",
         )
     )
@@ -108,8 +101,7 @@ def register_classifiers(register: Register) -> None:
             kind="route",
             name="neural",
             summary="MiniLM sentence embeddings, k-nearest exemplars, trainable thresholds",
-            config=NeuralRouterConfig,
-            runner=_RUNNER,
+            config=NeuralConfig,
             impl="lf_router_hybrid.neural:NeuralClassifier",
         )
     )
@@ -118,9 +110,21 @@ def register_classifiers(register: Register) -> None:
             kind="route",
             name="hybrid",
             summary="Keyword fast path, else keyword and neural scores combined",
-            config=HybridRouterConfig,
-            runner=_RUNNER,
+            config=HybridConfig,
             impl="lf_router_hybrid.hybrid:HybridClassifier",
+        )
+    )
+
+
+@hookimpl
+def register_kind_runners(register: RegisterRunner) -> None:
+    """The router service runs every ``route`` component: ``lf run route --plugin NAME``."""
+    register(
+        KindRunner(
+            kind="route",
+            runner="lf_router_hybrid.service.runner:run_router",
+            summary="The expert router: an OpenAI-compatible proxy in front of the experts",
+            options=RouterOptions,
         )
     )
 
@@ -128,7 +132,7 @@ def register_classifiers(register: Register) -> None:
 @hookimpl
 def register_commands(app: typer.Typer) -> None:
     """``lf serve router``: the requirements' command for the router service."""
-    from lf.cli.friendly import group
+    from lf.plugin_api import command_group
     from lf_router_hybrid.cli import router
 
-    group(app, "serve").command("router")(router)
+    command_group(app, "serve", panel=None).command("router")(router)

@@ -21,7 +21,7 @@ def router(
     classifier: str = typer.Option(
         "hybrid",
         "--classifier",
-        help="How queries are classified: keyword, neural, hybrid or a plugin's classifier (see `lf plugins`).",
+        help="How queries are classified: keyword, neural, hybrid or any installed classifier (see `lf plugins`).",
     ),
     balancing: str | None = typer.Option(
         None,
@@ -33,21 +33,23 @@ def router(
     ),
     config: Path | None = typer.Option(None, "--config", "-c", help="YAML or JSON config file (router.yaml)."),
     set_: list[str] | None = typer.Option(
-        None, "--set", "-s", help="Override one option, e.g. --set breaker.failure_threshold=5 (repeatable)."
+        None,
+        "--set",
+        "-s",
+        help="Override one option of the router or of the classifier, e.g. --set breaker.failure_threshold=5.",
     ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and exit."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Run every check, print the resolved config and exit."),
 ) -> None:
     """Start the expert router: an OpenAI-compatible API that sends each request to the right expert.
 
-    Same as `lf run route --plugin CLASSIFIER`. API keys come from api_keys in the config,
+    Same as `lf run route --plugin CLASSIFIER`. The options are the router's (address,
+    keys, limits, balancing, retries...) and the classifier's own, side by side:
+    `lf config show route CLASSIFIER` lists both. API keys come from api_keys in the config,
     LF_<CLASSIFIER>_API_KEYS (e.g. LF_HYBRID_API_KEYS=key1,key2) or LARGEFORGE_API_KEY.
-    `lf config show route hybrid` lists every option. A plugin's classifier works too
-    (--classifier NAME); it takes the router's options.
 
     Example: LF_EXPERTS_FILE=experts.yaml lf serve router --host 0.0.0.0 --port 8080
     """
-    from lf.cli.run_cmd import execute
-    from lf.plugins import get_registry
+    from lf.plugin_api import execute
 
     values = {
         "host": host,
@@ -57,12 +59,4 @@ def router(
         "fallback_expert": fallback_expert,
     }
     flags: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
-    spec = get_registry().get("route", classifier)
-    if spec.runner is None:  # a plugin's classifier: served with the router's own options
-        from lf_router_hybrid.service.runner import serve_plugin_classifier
-
-        serve_plugin_classifier(
-            spec, config_file=str(config) if config else None, overrides=list(set_ or []), flags=flags, dry_run=dry_run
-        )
-        return
     execute("route", classifier, config=config, overrides=list(set_ or []), flags=flags, dry_run=dry_run)

@@ -77,22 +77,20 @@ class HybridClassifier(BaseClassifier):
         self._experts = known
 
     @classmethod
-    def from_config(cls, config: HybridConfig, source: ExpertSource | None = None) -> HybridClassifier:
-        """Build from the component config (``lf run route --plugin hybrid``).
-
-        ``source`` (a manager or a list of experts) replaces the config's ``registry``.
-        """
-        from lf_router_hybrid.defaults import load_registry_source
+    def from_config(
+        cls, config: HybridConfig | None, experts: ExpertSource, *, fallback_expert: str | None = None
+    ) -> HybridClassifier:
+        """How the router builds it (:class:`lf.kinds.Classifier`): its options and the enabled experts."""
+        from lf_router_hybrid.config import HybridConfig
         from lf_router_hybrid.neural import NeuralClassifier
 
-        if source is None:
-            source = load_registry_source(config.registry)
+        config = config or HybridConfig()
         kw, nn = config.keyword, config.neural
         keyword = KeywordClassifier(
             case_sensitive=kw.case_sensitive,
             plurals=kw.plurals,
             evidence_scale=kw.evidence_scale,
-            fallback_expert=config.fallback_expert,
+            fallback_expert=fallback_expert,
         )
         neural = NeuralClassifier(
             model_name=nn.model_path,
@@ -103,7 +101,7 @@ class HybridClassifier(BaseClassifier):
             max_length=nn.max_length,
             num_threads=nn.num_threads,
             precision=nn.precision,
-            fallback_expert=config.fallback_expert,
+            fallback_expert=fallback_expert,
         )
         hybrid = cls(
             keyword,
@@ -112,9 +110,9 @@ class HybridClassifier(BaseClassifier):
             neural_weight=config.neural_weight,
             keyword_threshold=config.keyword_threshold,
             disagreement_penalty=config.disagreement_penalty,
-            fallback_expert=config.fallback_expert,
+            fallback_expert=fallback_expert,
         )
-        hybrid.sync_experts(source)
+        hybrid.sync_experts(experts)
         if nn.state:
             neural.load_state(nn.state)
         return hybrid

@@ -117,19 +117,19 @@ class KeywordClassifier(BaseClassifier):
             self._update([ExpertInfo(name=n, keywords=tuple(k)) for n, k in experts.items()], [])
 
     @classmethod
-    def from_config(cls, config: KeywordConfig, source: ExpertSource | None = None) -> KeywordClassifier:
-        """Build from the component config (``lf run route --plugin keyword``).
+    def from_config(
+        cls, config: KeywordConfig | None, experts: ExpertSource, *, fallback_expert: str | None = None
+    ) -> KeywordClassifier:
+        """How the router builds it (:class:`lf.kinds.Classifier`): its options and the enabled experts."""
+        from lf_router_hybrid.config import KeywordConfig
 
-        ``source`` (a manager or a list of experts) replaces the config's ``registry``.
-        """
-        from lf_router_hybrid.defaults import load_registry_source
-
+        options = config or KeywordConfig()
         return cls.from_experts(
-            load_registry_source(config.registry) if source is None else source,
-            case_sensitive=config.case_sensitive,
-            plurals=config.plurals,
-            evidence_scale=config.evidence_scale,
-            fallback_expert=config.fallback_expert,
+            experts,
+            case_sensitive=options.case_sensitive,
+            plurals=options.plurals,
+            evidence_scale=options.evidence_scale,
+            fallback_expert=fallback_expert,
         )
 
     def _rebuild(self, experts: dict[str, ExpertInfo], added: list[ExpertInfo], removed: list[str]) -> None:

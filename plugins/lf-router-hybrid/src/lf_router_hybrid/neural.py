@@ -146,15 +146,15 @@ class NeuralClassifier(BaseClassifier):
             self._update([ExpertInfo(name=n, description=d) for n, d in experts.items()], [])
 
     @classmethod
-    def from_config(cls, config: NeuralConfig, source: ExpertSource | None = None) -> NeuralClassifier:
-        """Build from the component config (``lf run route --plugin neural``).
+    def from_config(
+        cls, config: NeuralConfig | None, experts: ExpertSource, *, fallback_expert: str | None = None
+    ) -> NeuralClassifier:
+        """How the router builds it (:class:`lf.kinds.Classifier`): its options and the enabled experts."""
+        from lf_router_hybrid.config import NeuralConfig
 
-        ``source`` (a manager or a list of experts) replaces the config's ``registry``.
-        """
-        from lf_router_hybrid.defaults import load_registry_source
-
+        config = config or NeuralConfig()
         classifier = cls.from_experts(
-            load_registry_source(config.registry) if source is None else source,
+            experts,
             model_name=config.model_path or DEFAULT_MODEL,
             threshold=config.threshold,
             k=config.k,
@@ -163,7 +163,7 @@ class NeuralClassifier(BaseClassifier):
             max_length=config.max_length,
             num_threads=config.num_threads,
             precision=config.precision,
-            fallback_expert=config.fallback_expert,
+            fallback_expert=fallback_expert,
         )
         if config.state:
             classifier.load_state(config.state)

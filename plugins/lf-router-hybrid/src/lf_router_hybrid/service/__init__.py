@@ -1,9 +1,13 @@
 """The router service: an OpenAI-compatible proxy that sends each request to the right expert.
 
-``lf run route --plugin hybrid --config router.yaml`` or ``lf serve router`` start it
-(:mod:`lf_router_hybrid.service.runner`); :func:`create_router_app` builds the Litestar
-app for Python use and tests. The modules, one job each: ``state`` (the life of a
-request), ``forward`` (httpx, retries), ``pool`` (replicas, balancing), ``breaker``,
+``lf run route --plugin NAME`` or ``lf serve router --classifier NAME`` start it for any
+registered classifier (:mod:`~lf_router_hybrid.service.runner`); :func:`create_router_app`
+builds the Litestar app for Python use and tests. It is a service of the core's serving
+layer (:mod:`lf.serve.service`); the modules here, one job each: ``options`` (the router's
+settings), ``router`` (the service: registry, classifier, replicas, health), ``decide``
+(which expert and why), ``proxy`` (the life of a request), ``router_api`` (``/route``,
+``/generate``, views), ``forward`` (httpx, retries), ``pool`` (replicas, balancing),
+``breaker``, ``health_checks``, ``egress`` (where the router may send requests and its key),
 ``selector`` (classification off the event loop), ``metrics``, ``schemas``, ``app``.
 Importing this package is cheap; Litestar and httpx load with :func:`create_router_app`.
 """
@@ -14,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from lf_router_hybrid.service.app import create_router_app
-    from lf_router_hybrid.service.state import RouterState
+    from lf_router_hybrid.service.router import RouterService
 
-__all__ = ["RouterState", "create_router_app"]
+__all__ = ["RouterService", "create_router_app"]
 
 
 def __getattr__(name: str) -> Any:
@@ -24,8 +28,8 @@ def __getattr__(name: str) -> Any:
         from lf_router_hybrid.service.app import create_router_app
 
         return create_router_app
-    if name == "RouterState":
-        from lf_router_hybrid.service.state import RouterState
+    if name == "RouterService":
+        from lf_router_hybrid.service.router import RouterService
 
-        return RouterState
+        return RouterService
     raise AttributeError(name)

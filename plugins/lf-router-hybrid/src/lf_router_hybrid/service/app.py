@@ -1,50 +1,43 @@
-"""``create_router_app(classifier, manager, options)``: the router as a Litestar app.
+"""``create_router_app``: the router's Litestar app, built on the core's service layer.
 
-Routes:
-
-* ``POST /v1/chat/completions``, ``POST /v1/completions`` - OpenAI-compatible; ``model:
-  "auto"`` routes, an expert's name goes to that expert; streams pass through chunk by chunk.
-* ``GET /v1/models`` (``auto`` and every expert), ``GET /v1/models/{id}``.
-* ``POST /route`` - the decision only (``?query=...`` or ``{"query"|"messages"|"prompt"}``),
-  with alternatives and the routing time.
-* ``POST /generate`` - the requirements' router API: ``{prompt | messages, max_tokens,
-  temperature, expert}`` -> ``{text, expert, tokens_used, ...}``.
-* ``GET /experts``, ``GET /experts/{name}``; ``POST /experts`` and ``DELETE /experts/{name}``
-  (admin keys) change the shared registry file.
-* ``GET /health``, ``GET /ready``, ``GET /metrics``.
-
-Auth, rate limits, body-size limit, request ids, the access log and the error shape are
-``lf.serve``'s (:func:`lf.serve.app.install_common`, :func:`lf.serve.app.authenticate`).
-Every forwarded response carries ``X-LF-Expert`` and ``X-LF-Routing``
-(``classified``/``named``/``fallback``); a fallback adds ``X-LF-Fallback-From`` and a
-``router`` field to the JSON body (to the first event of a stream).
+Routes: the OpenAI API (``model: "auto"`` routes), ``/route``, ``/generate``,
+``/experts`` (changes need an admin key); ``lf.serve.service`` adds ``/health``,
+``/ready``, ``/metrics`` and ``/openapi.json``, keys and roles, limits, request ids,
+errors and the access log - the same code as the model server's.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
-import msgspec
 from litestar import Controller, Litestar, Request, Response, delete, get, post
-from litestar.config.app import AppConfig
-from litestar.plugins import InitPlugin
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from lf.errors import ModelNotFoundError
-from lf.experts import ExpertManager
-from lf.serve.app import authenticate, authenticate_admin, install_common, json_response, request_id
-from lf.serve.metrics import CONTENT_TYPE
-from lf.serve.openai_errors import decode_error
-from lf_router_hybrid.config import ServiceOptions
-from lf_router_hybrid.service.schemas import RouteRequest
-from lf_router_hybrid.service.state import RouterState
+from lf.experts import ExpertConfig, ExpertManager
+from lf.serve.guards import authenticate, authenticate_admin, log_admin_action, service_of
+from lf.serve.schemas import ChatCompletionRequest, CompletionRequest, ModelCard, ModelList
+from lf.serve.service import create_service_app
+from lf.serve.wire import decode_body, json_response, request_id
+from lf_router_hybrid.service import router_api
+from lf_router_hybrid.service.decide import unknown_model
+from lf_router_hybrid.service.options import RouterOptions
+from lf_router_hybrid.service.proxy import Proxy
+from lf_router_hybrid.service.router import RouterService
+from lf_router_hybrid.service.schemas import (
+    ExpertList,
+    ExpertView,
+    GenerateRequest,
+    RouteRequest,
+    RouteResponse,
+)
 
 EXPOSED_HEADERS = ("X-LF-Expert", "X-LF-Routing", "X-LF-Fallback-From", "X-LF-Routing-Ms")
 
 
-def _router(connection: Any) -> RouterState:
-    return connection.app.state["lf_server"]
+def _router(connection: Any) -> RouterService:
+    router: RouterService = service_of(connection)
+    return router
 
 
 class OpenAIController(Controller):
@@ -54,29 +47,31 @@ class OpenAIController(Controller):
     guards = [authenticate]  # noqa: RUF012 - Litestar reads this class attribute
 
     @post("/chat/completions", status_code=200)
-    async def chat_completions(self, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def chat_completions(
+        self, request: Request[Any, Any, Any], data: JSONBody[ChatCompletionRequest]
+    ) -> Response[Any]:
         """Chat completion routed to an expert (``model: "auto"``) or sent to the named one."""
-        return await _router(request).openai(request, chat=True, request_id=request_id(request.scope))
+        return await Proxy(_router(request)).openai(request, data, request_id=request_id(request.scope))
 
     @post("/completions", status_code=200)
-    async def completions(self, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def completions(self, request: Request[Any, Any, Any], data: JSONBody[CompletionRequest]) -> Response[Any]:
         """Text completion routed to an expert (``model: "auto"``) or sent to the named one."""
-        return await _router(request).openai(request, chat=False, request_id=request_id(request.scope))
+        return await Proxy(_router(request)).openai(request, data, request_id=request_id(request.scope))
 
     @get("/models")
-    async def models(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+    async def models(self, request: Request[Any, Any, Any]) -> ModelList:
         """``auto`` and every enabled expert."""
-        return json_response(_router(request).model_list())
+        return router_api.model_list(_router(request))
 
     @get("/models/{model_id:path}")
-    async def model(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+    async def model(self, request: Request[Any, Any, Any], model_id: FromPath[str]) -> ModelCard:
         """One model card, or 404 MODEL_NOT_FOUND."""
         router = _router(request)
-        wanted = str(request.path_params["model_id"]).lstrip("/")
-        for card in router.model_list().data:
+        wanted = model_id.lstrip("/")
+        for card in router_api.model_list(router).data:
             if card.id == wanted:
-                return json_response(card)
-        raise router._unknown_model(wanted)
+                return card
+        raise unknown_model(router, wanted)
 
 
 class RouterController(Controller):
@@ -85,117 +80,67 @@ class RouterController(Controller):
     path = "/"
 
     @post("/route", status_code=200, guards=[authenticate])
-    async def route(self, request: Request[Any, Any, Any]) -> Response[bytes]:
-        """The routing decision for a query, with alternatives and routing time; nothing is forwarded."""
-        router = _router(request)
+    async def route(
+        self, request: Request[Any, Any, Any], text: Annotated[str | None, QueryParameter(name="query")] = None
+    ) -> RouteResponse:
+        """The routing decision for a query (``?query=`` or a JSON body), with alternatives; nothing is forwarded."""
         raw = await request.body()
-        query = request.query_params.get("query")
-        if raw.strip():
-            try:
-                body = msgspec.json.decode(raw, type=RouteRequest)
-            except msgspec.MsgspecError as exc:
-                raise decode_error(exc) from None
-            if query is not None and body.query is None:
-                body = msgspec.structs.replace(body, query=query)
-        else:
-            body = RouteRequest(query=query)
-        return json_response(await router.route(body))
+        body = decode_body(raw, RouteRequest) if raw.strip() else RouteRequest()
+        if text is not None and body.query is None:
+            body = RouteRequest(query=text, messages=body.messages, prompt=body.prompt, exclude=body.exclude)
+        return await router_api.route(_router(request), body)
 
     @post("/generate", status_code=200, guards=[authenticate])
-    async def generate(self, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def generate(self, request: Request[Any, Any, Any], data: JSONBody[GenerateRequest]) -> Response[Any]:
         """Generate text with automatic routing (``expert`` names one instead)."""
-        return await _router(request).generate(request, request_id(request.scope))
+        proxy = Proxy(_router(request))
+        return await router_api.generate(proxy, request, data, request_id(request.scope))
 
     @get("/experts", guards=[authenticate])
-    async def experts(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+    async def experts(self, request: Request[Any, Any, Any]) -> ExpertList:
         """Every expert with its replicas, their state and the router's statistics."""
-        return json_response(_router(request).experts())
+        return router_api.expert_list(_router(request))
 
     @get("/experts/{name:str}", guards=[authenticate])
-    async def expert(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+    async def expert(self, request: Request[Any, Any, Any], name: FromPath[str]) -> ExpertView:
         """One expert."""
         router = _router(request)
-        name = str(request.path_params["name"])
         expert = router.manager.get_expert(name)
         if expert is None:
             raise ModelNotFoundError(f"No expert named '{name}'.", hint="GET /experts lists them.")
-        return json_response(router.expert_view(expert))
+        return router_api.expert_view(router, expert)
 
     @post("/experts", status_code=201, guards=[authenticate_admin])
-    async def add(self, request: Request[Any, Any, Any]) -> Response[bytes]:
-        """Register an expert (``?replace=true`` to update one); every router sharing the file sees it."""
+    async def add(self, request: Request[Any, Any, Any], replace: FromQuery[bool] = False) -> Response[bytes]:
+        """Register an expert (``?replace=true`` to update one); every router sharing the registry sees it."""
         router = _router(request)
-        replace = request.query_params.get("replace", "false").lower() in ("1", "true", "yes")
-        try:
-            data = msgspec.json.decode(await request.body())
-        except msgspec.MsgspecError as exc:
-            raise decode_error(exc) from None
-        stored = await router.add_expert(data, replace)
-        return json_response(router.expert_view(stored), status=201)
+        data = decode_body(await request.body(), dict[str, Any])
+        expert = _expert_from(data)
+        log_admin_action(request, "add_expert", expert=expert.name, replace=replace)
+        stored = await router.add_expert(expert, replace)
+        return json_response(router_api.expert_view(router, stored), status=201)
 
     @delete("/experts/{name:str}", status_code=200, guards=[authenticate_admin])
-    async def remove(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+    async def remove(self, request: Request[Any, Any, Any], name: FromPath[str]) -> Response[bytes]:
         """Remove an expert (its definition stays in the registry's history)."""
-        router = _router(request)
-        removed = await router.remove_expert(str(request.path_params["name"]))
+        log_admin_action(request, "remove_expert", expert=name)
+        removed = await _router(request).remove_expert(name)
         return json_response({"removed": removed.name, "version": removed.version})
 
 
-class OpsController(Controller):
-    """Liveness, readiness and metrics (no key needed: probes and scrapers call them)."""
+def _expert_from(data: dict[str, Any]) -> ExpertConfig:
+    from lf.errors import ConfigError, InvalidRequestError
 
-    path = "/"
-
-    @get("/health")
-    async def health(self, request: Request[Any, Any, Any]) -> Response[bytes]:
-        """Healthy / degraded (some experts unreachable: the fallback answers) / unhealthy; always 200."""
-        return json_response(_router(request).health())
-
-    @get("/ready")
-    async def ready(self, request: Request[Any, Any, Any]) -> Response[bytes]:
-        """200 when some expert can answer; 503 when none is registered or none has a healthy replica."""
-        ready, reason = _router(request).ready()
-        return json_response({"ready": ready, "reason": reason}, status=200 if ready else 503)
-
-    @get("/metrics")
-    async def metrics(self, request: Request[Any, Any, Any]) -> Response[bytes]:
-        """Prometheus text exposition."""
-        return Response(content=_router(request).render_metrics(), media_type=CONTENT_TYPE)
-
-
-class RouterPlugin(InitPlugin):
-    """Wires the router into a Litestar app."""
-
-    def __init__(self, router: RouterState) -> None:
-        self.router = router
-
-    def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        """Routes, lifespan and everything ``lf.serve`` shares."""
-        options = self.router.options
-        app_config.route_handlers += [OpenAIController, RouterController, OpsController]
-        app_config.lifespan.append(self.lifespan)
-        return install_common(
-            app_config,
-            self.router,
-            max_body_bytes=options.limits.max_body_bytes,
-            cors_origins=options.cors_origins,
-            expose_headers=EXPOSED_HEADERS,
-        )
-
-    @contextlib.asynccontextmanager
-    async def lifespan(self, app: Litestar) -> AsyncIterator[None]:
-        """Start the upstream client and the background checks; stop them at exit."""
-        await self.router.start()
-        try:
-            yield
-        finally:
-            await self.router.stop()
+    try:
+        return ExpertConfig.from_dict(data, source="the request body")
+    except ConfigError as exc:
+        raise InvalidRequestError(exc.message, hint=exc.hint) from None
 
 
 def create_router_app(
     classifier: Any,
     manager: ExpertManager,
-    options: ServiceOptions | None = None,
+    options: RouterOptions | None = None,
     *,
     classifier_name: str | None = None,
 ) -> Litestar:
@@ -211,12 +156,5 @@ def create_router_app(
         app = create_router_app(KeywordClassifier.from_experts(manager), manager)
         # uvicorn.run(app, port=8080)
     """
-    options = options or ServiceOptions()
-    router = RouterState(classifier, manager, options, classifier_name=classifier_name)
-    return Litestar(
-        plugins=[RouterPlugin(router)],
-        openapi_config=None,
-        logging_config=None,
-        debug=False,
-        request_max_body_size=options.limits.max_body_bytes,
-    )
+    router = RouterService(classifier, manager, options or RouterOptions(), classifier_name=classifier_name)
+    return create_service_app(router, [OpenAIController, RouterController], expose_headers=EXPOSED_HEADERS)

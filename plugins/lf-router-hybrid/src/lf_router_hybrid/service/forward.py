@@ -9,6 +9,8 @@
   stream, the first chunk is read from the replica before the router answers, so a replica
   that dies before its first token is retried too; after that, a broken stream ends with an
   error event.
+* an attempt still waiting for its answer when the replica fails a health check (it
+  hung), or past ``upstream.first_byte_timeout_s``, is abandoned and retried the same way;
 * an HTTP answer - 200, 400, 500 - is never retried: it goes back to the client as it came.
   500/502/504 count as failures of the replica's circuit breaker.
 
@@ -35,14 +37,19 @@ from lf_router_hybrid.service.transport import PooledHTTP1Transport, pooled_clie
 
 if TYPE_CHECKING:
     from lf.experts import ExpertManager
-    from lf_router_hybrid.config import ServiceOptions
+    from lf_router_hybrid.service.egress import EndpointPolicy
     from lf_router_hybrid.service.metrics import RouterMetrics
+    from lf_router_hybrid.service.options import RouterOptions
     from lf_router_hybrid.service.pool import Replica, ReplicaPool
 
 log = get_logger("lf.router")
 
 #: Upstream statuses that count as a failure of the replica (not of the request).
 FAILURE_STATUSES = frozenset({500, 502, 504})
+
+
+class ReplicaDownError(httpx.TransportError):
+    """The attempt was abandoned: the replica failed a health check while the answer was awaited."""
 
 
 class ExhaustedError(Exception):
@@ -72,7 +79,9 @@ class Answer:
 
 
 def failure_type(exc: BaseException) -> str:
-    """``connect``, ``timeout`` or ``disconnect``: the label of a transport failure."""
+    """``connect``, ``timeout``, ``down`` (abandoned: it failed a health check) or ``disconnect``."""
+    if isinstance(exc, ReplicaDownError):
+        return "down"
     if isinstance(exc, httpx.ConnectError):
         return "connect"
     if isinstance(exc, httpx.TimeoutException):
@@ -84,12 +93,18 @@ class Forwarder:
     """Sends requests to replicas through one pooled :class:`httpx.AsyncClient`."""
 
     def __init__(
-        self, options: ServiceOptions, pool: ReplicaPool, metrics: RouterMetrics, manager: ExpertManager
+        self,
+        options: RouterOptions,
+        pool: ReplicaPool,
+        metrics: RouterMetrics,
+        manager: ExpertManager,
+        endpoints: EndpointPolicy,
     ) -> None:
         self.options = options
         self.pool = pool
         self.metrics = metrics
         self.manager = manager
+        self.endpoints = endpoints
         up = options.upstream
         limits = httpx.Limits(
             max_connections=up.max_connections,
@@ -101,8 +116,7 @@ class Forwarder:
         self.client = pooled_client(limits, timeout, self.transport)
         # identity: streamed bodies are relayed byte for byte, so they must not come compressed
         self.headers = {"content-type": "application/json", "accept-encoding": "identity"}
-        if up.api_key:
-            self.headers["authorization"] = f"Bearer {up.api_key}"
+        self._keyed = {**self.headers, "authorization": f"Bearer {up.api_key}"} if up.api_key else self.headers
         self._encode = msgspec.json.Encoder().encode
         self._rng = random.Random()
 
@@ -110,11 +124,17 @@ class Forwarder:
         """Close every pooled connection."""
         await self.client.aclose()
 
+    def headers_for(self, url: str) -> dict[str, str]:
+        """The upstream headers for ``url``: with the router's key only where it may be sent."""
+        return self._keyed if self._keyed is not self.headers and self.endpoints.sends_key(url) else self.headers
+
     def _timeout(self, deadline: float) -> httpx.Timeout:
         left = deadline - time.perf_counter()
         if left <= 0:
             raise RequestTimeoutError(f"The request did not finish within {self.options.limits.request_timeout_s:g}s.")
-        return httpx.Timeout(min(self.options.upstream.connect_timeout_s, left), read=left, write=left, pool=left)
+        up = self.options.upstream
+        read = min(left, up.first_byte_timeout_s) if up.first_byte_timeout_s else left
+        return httpx.Timeout(min(up.connect_timeout_s, left), read=read, write=left, pool=left)
 
     async def models_of(self, replica: Replica, deadline: float | None = None) -> list[str]:
         """Ask a replica which models it serves (``GET /v1/models``); remembered on the replica.
@@ -123,7 +143,9 @@ class Forwarder:
         (requests then carry the expert's name as ``model``).
         """
         timeout = self._timeout(deadline) if deadline else httpx.Timeout(self.options.health_checks.timeout_s)
-        response = await self.client.get(f"{replica.url}/v1/models", headers=self.headers, timeout=timeout)
+        response = await self.client.get(
+            f"{replica.url}/v1/models", headers=self.headers_for(replica.url), timeout=timeout
+        )
         try:
             response.raise_for_status()
             data = response.json().get("data", [])
@@ -205,25 +227,32 @@ class Forwarder:
                 "POST",
                 replica.endpoint(path),
                 content=content,
-                headers={**self.headers, "x-request-id": request_id},
+                headers={**self.headers_for(replica.url), "x-request-id": request_id},
                 timeout=self._timeout(deadline),
             )
-            response = await self.client.send(request, stream=True)
+            first = body = b""
+            with anyio.CancelScope() as waiting:
+                replica.waiting.add(waiting)
+                try:
+                    response = await self.client.send(request, stream=True)
+                    chunks = response.aiter_raw()
+                    if stream and response.status_code == 200:
+                        first = await _first_chunk(chunks)
+                    else:
+                        body = await response.aread()
+                finally:
+                    replica.waiting.discard(waiting)
+            if waiting.cancelled_caught or response is None:
+                raise ReplicaDownError(f"{replica.url} failed a health check while the answer was awaited")
             status = response.status_code
             content_type = response.headers.get("content-type", "application/json")
             if stream and status == 200:
-                chunks = response.aiter_raw()
-                first = b""
-                async for first in chunks:
-                    if first:
-                        break
                 elapsed = time.perf_counter() - started
                 self._succeeded(replica, expert, elapsed, status)
                 handed_over = True
                 return Answer(
                     status, content_type, replica, expert, elapsed, response=response, first=first, chunks=chunks
                 )
-            body = await response.aread()
             elapsed = time.perf_counter() - started
             self._succeeded(replica, expert, elapsed, status)
             return Answer(
@@ -276,3 +305,11 @@ class Forwarder:
             "upstream stream broke",
             extra={"context": {"expert": answer.expert, "replica": answer.replica.url, "error": type(exc).__name__}},
         )
+
+
+async def _first_chunk(chunks: AsyncIterator[bytes]) -> bytes:
+    """The first non-empty chunk of a streamed answer (b"" if it ends at once)."""
+    async for chunk in chunks:
+        if chunk:
+            return chunk
+    return b""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -22,7 +22,7 @@ from lf_router_hybrid.service.breaker import CircuitBreaker
 
 if TYPE_CHECKING:
     from lf.experts import ExpertConfig
-    from lf_router_hybrid.config import Balancing, BreakerOptions
+    from lf_router_hybrid.service.options import Balancing, BreakerOptions
 
 
 def normalize_url(url: str) -> str:
@@ -52,7 +52,19 @@ class Replica:
     checked_at: float | None = None
     requests: int = 0
     failures: int = 0
+    #: Cancel scopes of the attempts waiting for this replica's answer (see :meth:`abandon_attempts`).
+    waiting: set[Any] = field(default_factory=set)
     _urls: dict[str, httpx.URL] = field(default_factory=dict)
+
+    def abandon_attempts(self) -> int:
+        """Cancel every attempt still waiting for this replica's first byte (it failed a health check).
+
+        Each such attempt fails as a transport error and is retried on another replica, so
+        requests sent to a replica that hung do not wait out their whole deadline.
+        """
+        for scope in list(self.waiting):
+            scope.cancel()
+        return len(self.waiting)
 
     def endpoint(self, path: str) -> httpx.URL:
         """``url + path``, parsed once."""

@@ -7,21 +7,23 @@ expert}`` -> ``{text, expert, tokens_used}``, with the routing details added.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
-from lf.serve.schemas import ChatMessage, FinishReason, MaxTokens, Temperature
+from lf.serve.schemas import ChatMessage, FinishReason, MaxTokens, Stop, Temperature
 
 
-class RouteRequest(msgspec.Struct, kw_only=True):
-    """``POST /route``: the query (or an OpenAI-shaped ``messages`` / ``prompt``; other fields are ignored)."""
+class RouteRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``POST /route``: the query (or OpenAI-shaped ``messages`` / ``prompt``)."""
 
     query: str | None = None
     messages: list[ChatMessage] | None = None
     prompt: str | None = None
     #: Experts not to choose (as if they had no healthy replica).
-    exclude: list[str] = []
+    exclude: Annotated[list[str], msgspec.Meta(max_length=1000)] = []
+    #: OpenAI fields a client may send along with ``messages`` (ignored by ``/route``).
+    model: str | None = None
 
 
 class Alternative(msgspec.Struct, kw_only=True):
@@ -41,6 +43,8 @@ class RouteResponse(msgspec.Struct, kw_only=True):
     method: str
     #: True when the fallback expert was chosen (nothing fitted, or no healthy replica).
     fallback: bool
+    #: The expert chosen first but skipped (no healthy replica, or in ``exclude``).
+    fallback_from: str | None
     detail: str
     alternatives: list[Alternative]
     scores: dict[str, float]
@@ -58,7 +62,7 @@ class GenerateRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_tokens: MaxTokens = 512
     temperature: Temperature = 0.7
     expert: str | None = None
-    stop: str | list[str] | None = None
+    stop: Stop | None = None
 
 
 class GenerateResponse(msgspec.Struct, kw_only=True):
@@ -123,7 +127,7 @@ class ExpertList(msgspec.Struct, kw_only=True):
 class RouterHealth(msgspec.Struct, kw_only=True):
     """``GET /health``: healthy (every enabled expert reachable), degraded (some not) or unhealthy (none)."""
 
-    status: Annotated[str, msgspec.Meta(description="healthy, degraded or unhealthy")]
+    status: Literal["healthy", "degraded", "unhealthy"]
     uptime: float
     experts: int
     available_experts: int
