@@ -14,7 +14,13 @@ The file has the requirements' shape (SRS 6.1.3)::
 
 ``endpoint: URL`` and ``endpoints: [URL, {url: URL, weight: 2}]`` are both accepted; a
 single replica of weight 1 is written back as ``endpoint:``. Only msgspec and the standard
-library are imported here.
+library are imported here (and ``regex``, on the first regular-expression keyword).
+
+Every rule is checked when an expert is decoded (:meth:`ExpertConfig.from_dict`, the
+registry file, a router's ``POST /experts``); :func:`validate_expert` checks one built in
+code (msgspec checks field constraints such as the name pattern only when decoding).
+Keywords follow :mod:`lf.experts.keywords`: a ``/regex/`` must compile and stay within its
+limits.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ import re
 from typing import Annotated, Any
 
 import msgspec
+
+from lf.experts.keywords import keyword_problem
 
 #: Expert names: what a client sends as ``model`` and what the CLI takes.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -67,6 +75,10 @@ class ExpertConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omi
         for replica in self.endpoints:
             if not _URL_RE.match(replica.url):
                 raise ValueError(f"endpoint {replica.url!r} is not an http(s) URL such as http://127.0.0.1:8001")
+        for raw in self.keywords:
+            problem = keyword_problem(raw)
+            if problem:
+                raise ValueError(problem)
         urls = [r.url.rstrip("/") for r in self.endpoints]
         if len(set(urls)) != len(urls):
             raise ValueError("the same endpoint is listed twice")
@@ -116,6 +128,15 @@ class ExpertConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omi
         out: dict[str, Any] = {f: getattr(self, f) for f in self.__struct_fields__}
         out["endpoints"] = [{"url": r.url, "weight": r.weight} for r in self.endpoints]
         return msgspec.to_builtins(out)
+
+
+def validate_expert(expert: ExpertConfig, *, source: str = "the expert") -> ExpertConfig:
+    """``expert`` checked by every rule of the registry file; :class:`lf.errors.ConfigError` if one fails.
+
+    An :class:`ExpertConfig` built in code skips msgspec's field constraints (name pattern,
+    ranges), and its lists may have been changed since; this decodes it again.
+    """
+    return decode_experts([msgspec.to_builtins(expert)], source=source)[0]
 
 
 class _Experts(msgspec.Struct, forbid_unknown_fields=True):

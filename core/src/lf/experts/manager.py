@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from lf.errors import ConfigError, LFError, ModelNotFoundError
-from lf.experts.config import ExpertConfig
+from lf.experts.config import ExpertConfig, validate_expert
 from lf.experts.health import ExpertStatus, HealthState, HealthTracker
 from lf.experts.store import (
     ExpertVersion,
@@ -157,8 +157,10 @@ class ExpertManager:
 
         The stored copy gets the next ``version`` and ``updated_at``; a replaced definition
         is kept in the history. Registering an identical definition changes nothing.
-        Returns the stored expert.
+        Returns the stored expert. ``config`` is checked first (:func:`validate_expert`): an
+        invalid one raises :class:`ConfigError` and nothing is written.
         """
+        config = validate_expert(config, source=f"expert '{config.name}'")
 
         def change(txn: Transaction) -> ExpertConfig:
             old = txn.experts.get(config.name)

@@ -239,17 +239,28 @@ def dump_registry(experts: list[ExpertConfig]) -> str:
     return HEADER + body
 
 
-def write_registry(path: Path, experts: list[ExpertConfig]) -> None:
-    """Replace ``path`` atomically, keeping its permissions (0644 less the umask for a new file)."""
+def render_registry(experts: list[ExpertConfig], source: str = "the registry") -> str:
+    """The file text of ``experts``, checked by reading it back: what is written always loads."""
+    text = dump_registry(experts)
+    if parse_registry(text, source) != experts:
+        raise RunError(f"Writing {source} would change its experts (a bug in lf.experts): nothing was written.")
+    return text
+
+
+def write_registry(path: Path, experts: list[ExpertConfig], text: str | None = None) -> None:
+    """Replace ``path`` atomically, keeping its permissions (0644 less the umask for a new file).
+
+    ``text`` is :func:`render_registry`'s result when the caller has it already.
+    """
     from lf.atomic import atomic_open
 
+    text = render_registry(experts, str(path)) if text is None else text
     try:
         mode = os.stat(path).st_mode & 0o7777
     except FileNotFoundError:
         umask = os.umask(0)
         os.umask(umask)
         mode = 0o666 & ~umask
-    text = dump_registry(experts)
     with atomic_open(path, "w") as handle:
         handle.write(text)
         if hasattr(os, "fchmod"):
@@ -345,8 +356,10 @@ def transaction(path: Path, timeout: float = 30.0) -> Iterator[Transaction]:
         txn = Transaction({e.name: e for e in experts}, read_history(path), key=key)
         yield txn
         if txn.changed:
+            experts = list(txn.experts.values())
+            text = render_registry(experts, str(path))  # before the history: a refused change leaves no trace
             append_history(path, txn.history)
-            write_registry(path, list(txn.experts.values()))
+            write_registry(path, experts, text)
             txn.key = stat_key(path)  # still under the lock: no other writer came in between
 
 
