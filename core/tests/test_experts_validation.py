@@ -101,3 +101,35 @@ def test_from_dict_refuses_what_the_file_refuses() -> None:
         ExpertConfig.from_dict({"name": "x", "keywords": [BAD]}, source="the request body")
     ok = ExpertConfig.from_dict({"name": "x", "keywords": [r"/\d{4}-\d{2}/^2", "word^3", "a phrase"]})
     assert msgspec.json.decode(msgspec.json.encode(ok), type=ExpertConfig) == ok
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://admin:hunter2@127.0.0.1:8001", "user name or password"),
+        ("http://token@127.0.0.1:8001/v1", "user name or password"),
+        ("http://127.0.0.1:8001/v1?api_key=sk-123", "a query"),
+        ("http://127.0.0.1:8001?", "a query"),
+        ("http://127.0.0.1:8001/v1#s3cret", "a fragment"),
+        ("http://127.0.0.1:8001#", "a fragment"),
+    ],
+)
+def test_endpoint_urls_refuse_userinfo_query_and_fragment(tmp_path: Path, url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        ExpertConfig.from_dict({"name": "x", "endpoint": url}, source="the request body")
+    for secret in ("hunter2", "token", "sk-123", "s3cret"):
+        assert secret not in str(info.value)
+    path = tmp_path / "experts.yaml"
+    result = run_cli("expert", "add", "x", "--endpoint", url, "--registry", str(path))
+    assert result.returncode == 3 and message in result.stderr and not path.exists()
+    assert "hunter2" not in result.stderr and "sk-123" not in result.stderr
+    path.write_text(f"experts:\n  - name: x\n  - name: y\n    endpoint: '{url}'\n")
+    with pytest.raises(ConfigError, match=message) as loaded:
+        ExpertManager(path)
+    assert "experts.yaml:3" in loaded.value.message
+
+
+def test_plain_endpoint_urls_still_load() -> None:
+    expert = ExpertConfig.from_dict({"name": "x", "endpoints": ["http://127.0.0.1:8001/v1/", "https://h.example"]})
+    assert expert.urls == ["http://127.0.0.1:8001/v1/", "https://h.example"]  # stored as given
+    assert ExpertConfig.from_dict({"name": "y", "endpoint": "http://h:1/a@b"}).urls == ["http://h:1/a@b"]
