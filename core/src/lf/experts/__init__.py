@@ -6,6 +6,9 @@
   (atomic, locked, versioned), with health and utilization tracking and
   ``refresh_if_changed()`` for routers that share one file.
 * :func:`default_registry_path` - ``$LF_EXPERTS_FILE`` or ``~/.cache/largeforge/experts.yaml``.
+* :mod:`lf.experts.keywords` - keyword syntax and regex keywords that cannot block.
+* :mod:`lf.experts.integrity` - the file's first line, which makes a file cut short an error.
+* :mod:`lf.experts.egress` - which endpoint URLs a router may contact (:class:`EgressPolicy`).
 
 Importing this package costs only msgspec; YAML is parsed on first use.
 """
