@@ -85,20 +85,8 @@ def parse_registry(text: str, source: str, *, allow_empty: bool = True) -> list[
     The integrity line, when present, is checked. A document with no YAML content (empty,
     or comments only) is an empty registry, or an error when ``allow_empty`` is False.
     """
-    import yaml
-
     expected = sealed_count(text, source)
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        data = yaml.load(text, Loader=loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{source}:{mark.line + 1}" if mark else source
-        raise ConfigError(
-            f"{where}: invalid YAML: {exc.problem or exc.context}", hint="Fix the file; it was not changed."
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: invalid YAML: {exc}", hint="Fix the file; it was not changed.") from None
+    data = _load_yaml(text, source)
     if data is None:
         if not allow_empty:
             raise ConfigError(
@@ -138,6 +126,23 @@ def parse_registry(text: str, source: str, *, allow_empty: bool = True) -> list[
         seen[expert.name] = i
     check_count(expected, len(experts), source)
     return experts
+
+
+def _load_yaml(text: str, source: str) -> Any:
+    """The YAML document in ``text``; a syntax error is a :class:`ConfigError` naming the line."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.load(text, Loader=loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}" if mark else source
+        raise ConfigError(
+            f"{where}: invalid YAML: {exc.problem or exc.context}", hint="Fix the file; it was not changed."
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: invalid YAML: {exc}", hint="Fix the file; it was not changed.") from None
 
 
 def read_registry(path: Path, *, require_content: bool = False) -> tuple[list[ExpertConfig], StatKey]:
