@@ -30,10 +30,13 @@ def _digest(body: str) -> str:
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+def _experts(count: int | str) -> str:
+    return f"{count} expert" if int(count) == 1 else f"{count} experts"
+
+
 def seal(body: str, count: int) -> str:
     """``body`` (the registry text) preceded by its integrity line for ``count`` experts."""
-    noun = "expert" if count == 1 else "experts"
-    return f"{PREFIX} {count} {noun}, sha256:{_digest(body)}\n{body}"
+    return f"{PREFIX} {_experts(count)}, sha256:{_digest(body)}\n{body}"
 
 
 def sealed_count(text: str, source: str) -> int | None:
@@ -52,14 +55,14 @@ def sealed_count(text: str, source: str) -> int | None:
             hint=f"lf writes '{PREFIX} N experts, sha256:HEX'. Delete the line to load the file unchecked.",
         )
     if _digest(body) != m.group("digest"):
-        raise broken(source, f"its content does not match its integrity line ({m.group('n')} experts)")
+        raise broken(source, f"its content does not match its integrity line (written for {_experts(m.group('n'))})")
     return int(m.group("n"))
 
 
 def check_count(expected: int | None, found: int, source: str) -> None:
     """Raise :class:`ConfigError` when the integrity line promised another number of experts."""
     if expected is not None and expected != found:
-        raise broken(source, f"its integrity line promises {expected} experts, the file holds {found}")
+        raise broken(source, f"its integrity line promises {_experts(expected)}, the file holds {found}")
 
 
 def broken(source: str, why: str) -> ConfigError:

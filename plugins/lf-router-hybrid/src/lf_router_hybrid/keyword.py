@@ -105,7 +105,7 @@ class KeywordClassifier(BaseClassifier):
         evidence_scale: float = 1.0,
         fallback_expert: str | None = None,
         regex_timeout_s: float = DEFAULT_TIMEOUT_S,
-        regex_budget_s: float = 4 * DEFAULT_TIMEOUT_S,
+        regex_budget_s: float = 2 * DEFAULT_TIMEOUT_S,
         regex_scan_chars: int = MAX_SCAN_CHARS,
     ) -> None:
         super().__init__(fallback_expert=fallback_expert)
