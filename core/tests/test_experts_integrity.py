@@ -59,7 +59,8 @@ def test_a_file_cut_between_entries_is_refused(tmp_path: Path) -> None:
     cut = text[: text.index("  - name: gamma")]  # still valid YAML, one expert short
     replace_text(path, cut)
     assert_kept(router, "the expert registry is damaged")
-    assert "integrity line" in router.last_error.message and "delete its first line" in (router.last_error.hint or "")
+    error = router.last_error
+    assert error is not None and "integrity line" in error.message and "delete its first line" in (error.hint or "")
     # start-up: a clear error, not a registry of two
     with pytest.raises(ConfigError, match="damaged"):
         ExpertManager(path)
