@@ -274,10 +274,12 @@ def test_refresh_if_changed_picks_up_other_processes(tmp_path: Path) -> None:
     assert "code" in router and router.generation == generation + 1 and seen == [1]
     assert router.refresh_if_changed() is False  # one stat, no reload
     # A broken hand edit: the last good registry stays in use, the problem is reported once.
-    good = path.read_text()
+    assert path.read_text().startswith("# lf-registry: 1 expert, sha256:")
+    good = path.read_text().split("\n", 1)[1]  # hand edits delete lf's integrity line
     path.write_text(good + "  - name: [unclosed\n")
     assert router.refresh_if_changed() is False
-    assert router.last_error is not None and "shared.yaml" in router.last_error.message
+    assert router.last_error is not None and "shared.yaml:" in router.last_error.message
+    assert "invalid YAML" in router.last_error.message
     assert "code" in router
     path.write_text(good.replace("code", "coder"))
     assert router.refresh_if_changed() is True

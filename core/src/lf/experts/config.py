@@ -14,7 +14,13 @@ The file has the requirements' shape (SRS 6.1.3)::
 
 ``endpoint: URL`` and ``endpoints: [URL, {url: URL, weight: 2}]`` are both accepted; a
 single replica of weight 1 is written back as ``endpoint:``. Only msgspec and the standard
-library are imported here.
+library are imported here (and ``regex``, on the first regular-expression keyword).
+
+Every rule is checked when an expert is decoded (:meth:`ExpertConfig.from_dict`, the
+registry file, a router's ``POST /experts``); :func:`validate_expert` checks one built in
+code (msgspec checks field constraints such as the name pattern only when decoding).
+Keywords follow :mod:`lf.experts.keywords`: a ``/regex/`` must compile and stay within its
+limits.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ import re
 from typing import Annotated, Any
 
 import msgspec
+
+from lf.experts.keywords import keyword_problem
 
 #: Expert names: what a client sends as ``model`` and what the CLI takes.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -65,8 +73,13 @@ class ExpertConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omi
         if self.model_path and self.base_model:
             raise ValueError("give either model_path or base_model (+ adapter_path), not both")
         for replica in self.endpoints:
-            if not _URL_RE.match(replica.url):
-                raise ValueError(f"endpoint {replica.url!r} is not an http(s) URL such as http://127.0.0.1:8001")
+            problem = url_problem(replica.url)
+            if problem:
+                raise ValueError(problem)
+        for raw in self.keywords:
+            problem = keyword_problem(raw)
+            if problem:
+                raise ValueError(problem)
         urls = [r.url.rstrip("/") for r in self.endpoints]
         if len(set(urls)) != len(urls):
             raise ValueError("the same endpoint is listed twice")
@@ -116,6 +129,35 @@ class ExpertConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omi
         out: dict[str, Any] = {f: getattr(self, f) for f in self.__struct_fields__}
         out["endpoints"] = [{"url": r.url, "weight": r.weight} for r in self.endpoints]
         return msgspec.to_builtins(out)
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with an endpoint URL as the registry stores it, or None.
+
+    An http(s) URL with a host and no user name or password, query or fragment (the
+    message never repeats those parts). Which hosts a router may contact is a separate,
+    stricter check: :class:`lf.experts.egress.EgressPolicy`.
+    """
+    base = re.split(r"[?#]", url, maxsplit=1)[0]
+    authority = base.partition("://")[2].partition("/")[0]
+    shown = f"{base.partition('://')[0]}://***@{authority.rpartition('@')[2]}" if "@" in authority else base
+    if "@" in authority:
+        return f"endpoint {shown!r} has a user name or password (user@host); credentials do not belong in a URL"
+    if "?" in url or "#" in url:
+        part = "a query (?...)" if "?" in url and url.index("?") == len(base) else "a fragment (#...)"
+        return f"endpoint {shown!r} has {part}; give the server's base URL only, e.g. http://127.0.0.1:8001/v1"
+    if not _URL_RE.match(url):
+        return f"endpoint {url!r} is not an http(s) URL such as http://127.0.0.1:8001"
+    return None
+
+
+def validate_expert(expert: ExpertConfig, *, source: str = "the expert") -> ExpertConfig:
+    """``expert`` checked by every rule of the registry file; :class:`lf.errors.ConfigError` if one fails.
+
+    An :class:`ExpertConfig` built in code skips msgspec's field constraints (name pattern,
+    ranges), and its lists may have been changed since; this decodes it again.
+    """
+    return decode_experts([msgspec.to_builtins(expert)], source=source)[0]
 
 
 class _Experts(msgspec.Struct, forbid_unknown_fields=True):

@@ -5,6 +5,12 @@ previous definition kept in the history); without one the registry lives in memo
 :meth:`ExpertManager.save_config`. Several processes may share one file: each calls
 :meth:`ExpertManager.refresh_if_changed` (one ``stat``) to pick up the others' changes.
 
+A broken file never empties a running registry: at start-up a missing or empty file is an
+empty registry and a malformed or damaged one (cut short: :mod:`lf.experts.integrity`) a
+:class:`lf.errors.ConfigError`; later, a refresh that finds the file missing, empty,
+malformed or damaged keeps the registry in use and sets :attr:`ExpertManager.last_error`,
+and a write refuses to replace a missing or empty file while the manager holds experts.
+
 Example::
 
     from lf.experts import ExpertConfig, ExpertManager, Replica
@@ -32,7 +38,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from lf.errors import ConfigError, LFError, ModelNotFoundError
-from lf.experts.config import ExpertConfig
+from lf.experts.config import ExpertConfig, validate_expert
 from lf.experts.health import ExpertStatus, HealthState, HealthTracker
 from lf.experts.store import (
     ExpertVersion,
@@ -97,6 +103,8 @@ class ExpertManager:
         self._experts: dict[str, ExpertConfig] = {}
         self._memory_history: list[ExpertVersion] = []
         self._key: StatKey = None
+        #: the stat key of the file the last refresh refused (``_bad``: whether there is one)
+        self._bad: bool = False
         self._bad_key: StatKey = None
         self._listeners: list[Callable[[ExpertManager], None]] = []
         if self.config_path is not None:
@@ -157,8 +165,10 @@ class ExpertManager:
 
         The stored copy gets the next ``version`` and ``updated_at``; a replaced definition
         is kept in the history. Registering an identical definition changes nothing.
-        Returns the stored expert.
+        Returns the stored expert. ``config`` is checked first (:func:`validate_expert`): an
+        invalid one raises :class:`ConfigError` and nothing is written.
         """
+        config = validate_expert(config, source=f"expert '{config.name}'")
 
         def change(txn: Transaction) -> ExpertConfig:
             old = txn.experts.get(config.name)
@@ -219,7 +229,9 @@ class ExpertManager:
                     self._memory_history.extend(txn.history)
                     self._install(txn.experts, None)
                 return result
-            with transaction(self.config_path, self.lock_timeout) as ptxn:
+            # a file this process loaded may not vanish under it: writing then would drop every expert
+            held = self._key is not None
+            with transaction(self.config_path, self.lock_timeout, require_content=held) as ptxn:
                 result = fn(ptxn)
             if ptxn.changed or ptxn.key != self._key:
                 self._install(ptxn.experts, ptxn.key)
@@ -246,30 +258,32 @@ class ExpertManager:
     def refresh_if_changed(self) -> bool:
         """Reload the file if another process changed it; True when something was reloaded.
 
-        Costs one ``stat`` when nothing changed. A malformed file keeps the last good
-        registry in use, logs the problem once and sets :attr:`last_error`.
+        Costs one ``stat`` when nothing changed. A file that is malformed, empty, missing
+        or fails its integrity check (cut short: :mod:`lf.experts.integrity`) keeps the
+        last good registry in use, logs the problem once and sets :attr:`last_error`
+        (a router reports it in ``/health``); the next good file clears it.
         """
         path = self.config_path
         if path is None:
             return False
         key = stat_key(path)
-        if key == self._key or (key is not None and key == self._bad_key):
+        if key == self._key or (self._bad and key == self._bad_key):
             return False
         try:
-            self._load(path)
+            self._load(path, require_content=True)
         except LFError as exc:
-            self._bad_key = key
+            self._bad, self._bad_key = True, key
             self.last_error = exc
             log.warning("expert registry %s not reloaded: %s", path, exc.message)
             return False
         return True
 
-    def _load(self, path: Path) -> None:
-        experts, key = read_registry(path)
+    def _load(self, path: Path, *, require_content: bool = False) -> None:
+        experts, key = read_registry(path, require_content=require_content)
         with self._lock:
             self._install({e.name: e for e in experts}, key)
             self.last_error = None
-            self._bad_key = None
+            self._bad, self._bad_key = False, None
 
     def _install(self, experts: dict[str, ExpertConfig], key: StatKey) -> None:
         with self._lock:

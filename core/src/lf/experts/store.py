@@ -7,14 +7,21 @@ Several processes (``lf expert add`` run in parallel, router replicas) share one
 * writers take an exclusive lock on a sibling ``.NAME.lock`` file, re-read the registry,
   apply their change and replace the file: concurrent changes are serialized, none lost;
 * a malformed file is reported with its line and is never overwritten;
-* every replaced or removed definition is appended to ``NAME.history.jsonl`` (versioning).
+* every replaced or removed definition is appended to ``NAME.history.jsonl`` (versioning);
+* the first line written is an integrity check (:mod:`lf.experts.integrity`): a file cut
+  short between two experts is an error, not a registry that lost its tail.
+
+Start-up (:func:`read_registry`): a missing file is an empty registry (created at the first
+change), and so is an empty one (no YAML document); a file that fails its integrity check
+is a :class:`ConfigError`. A process that already holds a registry (a router's
+``refresh_if_changed``, its next write) reads with ``require_content=True``: a missing or
+empty file is then an error too, and the registry it holds stays in use.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,9 +32,13 @@ import msgspec
 
 from lf.errors import ConfigError, RunError
 from lf.experts.config import ExpertConfig, decode_experts, normalize_expert
+from lf.experts.integrity import check_count, seal, sealed_count
+from lf.experts.lock import file_lock
+from lf.experts.lock import lock_path as lock_path  # re-exported: it was defined here
 
 HEADER = (
     "# LargeForge expert registry: edit by hand or with `lf expert add/remove`.\n"
+    "# Editing by hand? Delete the first line (lf's check against files cut short) or lf refuses the file.\n"
     "# Replaced definitions are kept in the .history.jsonl file beside this one.\n"
 )
 
@@ -60,91 +71,29 @@ def history_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.history.jsonl")
 
 
-def lock_path(path: Path) -> Path:
-    """``experts.yaml`` -> ``.experts.yaml.lock``."""
-    return path.with_name(f".{path.name}.lock")
-
-
 def now_iso() -> str:
     """The current UTC time, ISO 8601 with seconds."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-# --- locking --------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def file_lock(path: Path, timeout: float = 30.0) -> Iterator[None]:
-    """Hold an exclusive inter-process lock tied to ``path`` (flock / msvcrt), waiting up to ``timeout``."""
-    lp = lock_path(path)
-    lp.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lp, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        deadline = time.monotonic() + timeout
-        delay = 0.002
-        while not _try_lock(fd):
-            if time.monotonic() > deadline:
-                raise RunError(
-                    f"The expert registry {path} stayed locked for {timeout:.0f} s.",
-                    hint=f"Another `lf expert` command or router may be stuck; if none runs, delete {lp}.",
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
-        try:
-            yield
-        finally:
-            _unlock(fd)
-    finally:
-        os.close(fd)
-
-
-if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-    import msvcrt
-
-    def _try_lock(fd: int) -> bool:
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-            return True
-        except OSError:
-            return False
-
-    def _unlock(fd: int) -> None:
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-
-else:
-    import fcntl
-
-    def _try_lock(fd: int) -> bool:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            return False
-
-    def _unlock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-
-
 # --- reading ------------------------------------------------------------------------------------
 
 
-def parse_registry(text: str, source: str) -> list[ExpertConfig]:
-    """The experts in a registry document; any problem is a :class:`ConfigError` naming the line."""
-    import yaml
+def parse_registry(text: str, source: str, *, allow_empty: bool = True) -> list[ExpertConfig]:
+    """The experts in a registry document; any problem is a :class:`ConfigError` naming the line.
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        data = yaml.load(text, Loader=loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{source}:{mark.line + 1}" if mark else source
-        raise ConfigError(
-            f"{where}: invalid YAML: {exc.problem or exc.context}", hint="Fix the file; it was not changed."
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: invalid YAML: {exc}", hint="Fix the file; it was not changed.") from None
+    The integrity line, when present, is checked. A document with no YAML content (empty,
+    or comments only) is an empty registry, or an error when ``allow_empty`` is False.
+    """
+    expected = sealed_count(text, source)
+    data = _load_yaml(text, source)
     if data is None:
+        if not allow_empty:
+            raise ConfigError(
+                f"{source}: the expert registry is empty (no 'experts:' list); it was not loaded.",
+                hint="Restore the file, or write 'experts: []' to mean a registry with no experts.",
+            )
+        check_count(expected, 0, source)
         return []
     if isinstance(data, list):  # a bare list of experts is accepted too
         data = {"experts": data}
@@ -175,14 +124,41 @@ def parse_registry(text: str, source: str) -> list[ExpertConfig]:
             where = f"{source}:{_line(text, ['experts', str(i)]) or 1}"
             raise ConfigError(f"{where}: expert '{expert.name}' is defined twice (also item {seen[expert.name] + 1}).")
         seen[expert.name] = i
+    check_count(expected, len(experts), source)
     return experts
 
 
-def read_registry(path: Path) -> tuple[list[ExpertConfig], StatKey]:
-    """The experts in ``path`` (none when it does not exist) and the file's :func:`stat_key`."""
+def _load_yaml(text: str, source: str) -> Any:
+    """The YAML document in ``text``; a syntax error is a :class:`ConfigError` naming the line."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.load(text, Loader=loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}" if mark else source
+        raise ConfigError(
+            f"{where}: invalid YAML: {exc.problem or exc.context}", hint="Fix the file; it was not changed."
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: invalid YAML: {exc}", hint="Fix the file; it was not changed.") from None
+
+
+def read_registry(path: Path, *, require_content: bool = False) -> tuple[list[ExpertConfig], StatKey]:
+    """The experts in ``path`` and the file's :func:`stat_key`.
+
+    A missing or empty file is an empty registry, or a :class:`ConfigError` with
+    ``require_content`` (for a process that holds a registry already: see the module docstring).
+    """
     for _ in range(5):
         before = stat_key(path)
         if before is None:
+            if require_content:
+                raise ConfigError(
+                    f"The expert registry {path} is missing (deleted or moved); the registry in use is kept.",
+                    hint="Restore the file (or add an expert with `lf expert add` to start a new one).",
+                )
             return [], None
         try:
             text = path.read_text(encoding="utf-8")
@@ -191,7 +167,7 @@ def read_registry(path: Path) -> tuple[list[ExpertConfig], StatKey]:
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"Cannot read the expert registry {path}: {exc}") from None
         if stat_key(path) == before:  # not replaced while we read it
-            return parse_registry(text, str(path)), before
+            return parse_registry(text, str(path), allow_empty=not require_content), before
     raise RunError(f"The expert registry {path} kept changing while being read.")
 
 
@@ -221,7 +197,7 @@ def _line(text: str, parts: list[str]) -> int | None:
 
 
 def dump_registry(experts: list[ExpertConfig]) -> str:
-    """The YAML text of a registry (the requirements' shape, defaults left out)."""
+    """The YAML text of a registry (the requirements' shape, defaults left out), integrity line first."""
     import yaml
 
     class _Dumper(yaml.SafeDumper):
@@ -236,20 +212,31 @@ def dump_registry(experts: list[ExpertConfig]) -> str:
         default_flow_style=False,
         width=100,
     )
-    return HEADER + body
+    return seal(HEADER + body, len(experts))
 
 
-def write_registry(path: Path, experts: list[ExpertConfig]) -> None:
-    """Replace ``path`` atomically, keeping its permissions (0644 less the umask for a new file)."""
+def render_registry(experts: list[ExpertConfig], source: str = "the registry") -> str:
+    """The file text of ``experts``, checked by reading it back: what is written always loads."""
+    text = dump_registry(experts)
+    if parse_registry(text, source, allow_empty=False) != experts:
+        raise RunError(f"Writing {source} would change its experts (a bug in lf.experts): nothing was written.")
+    return text
+
+
+def write_registry(path: Path, experts: list[ExpertConfig], text: str | None = None) -> None:
+    """Replace ``path`` atomically, keeping its permissions (0644 less the umask for a new file).
+
+    ``text`` is :func:`render_registry`'s result when the caller has it already.
+    """
     from lf.atomic import atomic_open
 
+    text = render_registry(experts, str(path)) if text is None else text
     try:
         mode = os.stat(path).st_mode & 0o7777
     except FileNotFoundError:
         umask = os.umask(0)
         os.umask(umask)
         mode = 0o666 & ~umask
-    text = dump_registry(experts)
     with atomic_open(path, "w") as handle:
         handle.write(text)
         if hasattr(os, "fchmod"):
@@ -338,15 +325,21 @@ class Transaction:
 
 
 @contextlib.contextmanager
-def transaction(path: Path, timeout: float = 30.0) -> Iterator[Transaction]:
-    """Lock, read, let the caller change, then write atomically (only if something changed)."""
+def transaction(path: Path, timeout: float = 30.0, *, require_content: bool = False) -> Iterator[Transaction]:
+    """Lock, read, let the caller change, then write atomically (only if something changed).
+
+    ``require_content``: a missing or empty file is an error (see :func:`read_registry`).
+    """
     with file_lock(path, timeout):
-        experts, key = read_registry(path)  # a malformed file raises here: nothing gets written
+        # a malformed (or, with require_content, missing or empty) file raises here: nothing gets written
+        experts, key = read_registry(path, require_content=require_content)
         txn = Transaction({e.name: e for e in experts}, read_history(path), key=key)
         yield txn
         if txn.changed:
+            experts = list(txn.experts.values())
+            text = render_registry(experts, str(path))  # before the history: a refused change leaves no trace
             append_history(path, txn.history)
-            write_registry(path, list(txn.experts.values()))
+            write_registry(path, experts, text)
             txn.key = stat_key(path)  # still under the lock: no other writer came in between
 
 

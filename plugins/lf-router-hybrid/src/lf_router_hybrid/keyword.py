@@ -11,7 +11,12 @@ A keyword is written as in the registry file:
 Matching is a dictionary scan, not a loop over keywords: the query is split into words
 once, and every word (and, where a phrase starts with it, the following words) is looked
 up in one table built when experts change. Cost grows with the query's length, not with
-the number of keywords. Regular expressions run one by one (keep them few).
+the number of keywords. Regular expressions run one by one (keep them few), guarded
+(:mod:`lf.experts.keywords`): each search scans at most the query's first 8192 characters
+and stops after ``regex_timeout_s``, all of a query's searches together after
+``regex_budget_s``. A search stopped early counts as no match, ticks
+:attr:`KeywordClassifier.regex_timeouts` and logs one warning per pattern (never the query),
+so a pattern such as ``/(a+)+$/`` cannot stall the router's event loop.
 
 Each expert scores the summed weight of its distinct keywords found in the query. The
 confidence combines the evidence (``1 - exp(-score / evidence_scale)``), the matched share
@@ -21,14 +26,18 @@ all sends the query to the fallback expert with confidence 0.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lf.errors import ConfigError
+from lf.experts.keywords import DEFAULT_TIMEOUT_S, MAX_SCAN_CHARS, GuardedPattern, Keyword, parse_keyword
 from lf_router_hybrid.base import BaseClassifier, ExpertSource, apply_exclusions
 from lf_router_hybrid.types import ClassificationResult, ExpertInfo
 
@@ -37,28 +46,9 @@ if TYPE_CHECKING:
 
 #: A word: letters/digits/underscore, with a trailing ``+``/``#`` kept (c++, c#, f#).
 TOKEN_RE = re.compile(r"\w+[+#]*")
-_WEIGHT_RE = re.compile(r"^(?P<body>.*?)\^(?P<w>\d+(?:\.\d+)?)$")
+__all__ = ["Keyword", "KeywordClassifier", "mine_keywords", "parse_keyword"]
 
-
-@dataclass(frozen=True)
-class Keyword:
-    """One parsed keyword."""
-
-    text: str
-    weight: float = 1.0
-    regex: bool = False
-
-
-def parse_keyword(raw: str) -> Keyword:
-    """``"python^2"`` -> Keyword("python", 2.0); ``"/a+b/"`` -> a regular expression."""
-    text = raw.strip()
-    weight = 1.0
-    m = _WEIGHT_RE.match(text)
-    if m and m.group("body"):
-        text, weight = m.group("body").strip(), float(m.group("w"))
-    if len(text) > 2 and text.startswith("/") and text.endswith("/"):
-        return Keyword(text[1:-1], weight, regex=True)
-    return Keyword(text, weight)
+log = logging.getLogger("lf_router_hybrid.keyword")
 
 
 def _inflections(word: str) -> list[str]:
@@ -79,7 +69,7 @@ class _Index:
     terms: dict[str, list[tuple[int, float, int]]]
     #: first word of a phrase -> the longest phrase length starting with it
     phrase_starts: dict[str, int]
-    patterns: list[tuple[re.Pattern[str], int, float, int]]
+    patterns: list[tuple[GuardedPattern, int, float, int]]
     case_sensitive: bool
 
 
@@ -93,6 +83,15 @@ class KeywordClassifier(BaseClassifier):
         plurals: also match plural forms of single words.
         evidence_scale: matched weight that gives 63% evidence (1 - 1/e).
         fallback_expert: where unmatched queries go (default ``general``).
+        regex_timeout_s: the longest one regex keyword may search a query; a search cut
+            short counts as no match.
+        regex_budget_s: the longest all regex keywords together may search one query; once
+            spent, the remaining patterns are skipped (and counted as timed out).
+        regex_scan_chars: regexes search only the first ``regex_scan_chars`` characters.
+
+    Attributes:
+        regex_timeouts: regex searches stopped by the time limits since the classifier was
+            made (a growing counter, for metrics and tests).
     """
 
     method = "keyword"
@@ -105,11 +104,22 @@ class KeywordClassifier(BaseClassifier):
         plurals: bool = True,
         evidence_scale: float = 1.0,
         fallback_expert: str | None = None,
+        regex_timeout_s: float = DEFAULT_TIMEOUT_S,
+        regex_budget_s: float = 2 * DEFAULT_TIMEOUT_S,
+        regex_scan_chars: int = MAX_SCAN_CHARS,
     ) -> None:
         super().__init__(fallback_expert=fallback_expert)
+        if regex_timeout_s <= 0 or regex_budget_s <= 0 or regex_scan_chars < 1:
+            raise ConfigError("regex_timeout_s and regex_budget_s must be > 0 and regex_scan_chars >= 1.")
         self.case_sensitive = case_sensitive
         self.plurals = plurals
         self.evidence_scale = evidence_scale
+        self.regex_timeout_s = regex_timeout_s
+        self.regex_budget_s = regex_budget_s
+        self.regex_scan_chars = regex_scan_chars
+        self.regex_timeouts = 0
+        self._timeout_lock = threading.Lock()
+        self._warned: set[tuple[str, str]] = set()
         self._index = _Index([], [], {}, {}, [], case_sensitive)
         #: keywords learned by train(), kept apart from the registry's (which sync_experts replaces)
         self._learned: dict[str, list[str]] = {}
@@ -136,9 +146,8 @@ class KeywordClassifier(BaseClassifier):
         names = list(experts)
         terms: dict[str, list[tuple[int, float, int]]] = {}
         starts: dict[str, int] = {}
-        patterns: list[tuple[re.Pattern[str], int, float, int]] = []
+        patterns: list[tuple[GuardedPattern, int, float, int]] = []
         kid = 0
-        flags = 0 if self.case_sensitive else re.IGNORECASE
         for name in removed:
             self._learned.pop(name, None)
         for e_idx, name in enumerate(names):
@@ -146,12 +155,7 @@ class KeywordClassifier(BaseClassifier):
                 kw = parse_keyword(raw)
                 kid += 1
                 if kw.regex:
-                    try:
-                        patterns.append((re.compile(kw.text, flags), e_idx, kw.weight, kid))
-                    except re.error as exc:
-                        raise ConfigError(
-                            f"Expert '{name}': keyword /{kw.text}/ is not a valid regular expression: {exc}"
-                        ) from None
+                    patterns.append((self._compile(name, kw), e_idx, kw.weight, kid))
                     continue
                 words = TOKEN_RE.findall(kw.text if self.case_sensitive else kw.text.lower())
                 if not words:
@@ -168,12 +172,19 @@ class KeywordClassifier(BaseClassifier):
                         starts[variant[0]] = max(starts.get(variant[0], 1), len(variant))
         self._index = _Index(names, [experts[n].priority for n in names], terms, starts, patterns, self.case_sensitive)
 
+    def _compile(self, expert: str, kw: Keyword) -> GuardedPattern:
+        try:
+            return GuardedPattern(kw.text, case_sensitive=self.case_sensitive, max_scan_chars=self.regex_scan_chars)
+        except ValueError as exc:
+            raise ConfigError(
+                f"Expert '{expert}': {exc}", hint="Fix the keyword in the expert registry (`lf expert add --replace`)."
+            ) from None
+
     def raw_scores(self, query: str) -> list[float]:
         """Matched keyword weight per expert (in ``list_experts()`` order)."""
         return self._scores(self._index, query)
 
-    @staticmethod
-    def _scores(idx: _Index, query: str) -> list[float]:
+    def _scores(self, idx: _Index, query: str) -> list[float]:
         scores = [0.0] * len(idx.names)
         words = TOKEN_RE.findall(query if idx.case_sensitive else query.lower())
         terms = idx.terms
@@ -197,10 +208,36 @@ class KeywordClassifier(BaseClassifier):
                             if kid not in seen:
                                 seen.add(kid)
                                 scores[e_idx] += weight
-        for pattern, e_idx, weight, _kid in idx.patterns:
-            if pattern.search(query):
-                scores[e_idx] += weight
+        if idx.patterns:
+            self._pattern_scores(idx, query, scores)
         return scores
+
+    def _pattern_scores(self, idx: _Index, query: str, scores: list[float]) -> None:
+        """Add the weights of the regex keywords ``query`` matches, within the time limits."""
+        deadline = time.monotonic() + self.regex_budget_s
+        for pattern, e_idx, weight, _kid in idx.patterns:
+            left = deadline - time.monotonic()
+            found = pattern.search(query, min(self.regex_timeout_s, left))
+            if found:
+                scores[e_idx] += weight
+            elif found is None:
+                self._timed_out(idx.names[e_idx], pattern.pattern, spent=left <= self.regex_timeout_s)
+
+    def _timed_out(self, expert: str, pattern: str, *, spent: bool) -> None:
+        """Count a search the limits stopped; warn once per pattern (never with the query)."""
+        with self._timeout_lock:
+            self.regex_timeouts += 1
+            first = (expert, pattern) not in self._warned
+            self._warned.add((expert, pattern))
+        if first:
+            limit = f"the query's regex budget of {self.regex_budget_s:g} s" if spent else f"{self.regex_timeout_s:g} s"
+            log.warning(
+                "keyword regex /%s/ of expert '%s' was stopped after %s and counted as no match; "
+                "it may backtrack catastrophically: simplify it (e.g. no nested quantifiers like (a+)+)",
+                pattern,
+                expert,
+                limit,
+            )
 
     def classify(self, query: str, context: dict[str, Any] | None = None) -> ClassificationResult:
         """The expert whose keywords the query matches best (the fallback if none match)."""
