@@ -27,10 +27,12 @@ def test_installed_plugin_is_listed_and_the_broken_one_reported(installed_test_p
 
 def test_the_plugin_is_usable_through_the_registry(installed_test_plugins):
     code = (
+        "from lf.experts import ExpertConfig\n"
         "from lf.plugins import get_registry\n"
         "spec = get_registry().get('route', 'toy')\n"
-        "clf = spec.load()()\n"
-        "print(clf.classify('fix this python bug')['expert'], clf.classify('hello there')['expert'])\n"
+        "experts = [ExpertConfig(name='general'), ExpertConfig(name='code', keywords=['python', 'bug'])]\n"
+        "clf = spec.load().from_config(spec.config(min_hits=2), experts, fallback_expert='general')\n"
+        "print(*(clf.classify(q).expert for q in ('fix this python bug', 'my python', 'hello there')))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -39,7 +41,7 @@ def test_the_plugin_is_usable_through_the_registry(installed_test_plugins):
         env={**os.environ, **_env(installed_test_plugins)},
         check=True,
     )
-    assert out.stdout.split() == ["code", "general"]
+    assert out.stdout.split() == ["code", "general", "general"]  # one hit is below min_hits=2
 
 
 def test_doctor_fails_on_a_broken_plugin_and_lf_plugins_limits_loading(installed_test_plugins):
@@ -58,4 +60,6 @@ def test_doctor_fails_on_a_broken_plugin_and_lf_plugins_limits_loading(installed
 
 def test_config_show_works_for_third_party_components(installed_test_plugins):
     result = run_lf("config", "show", "route", "toy", env=_env(installed_test_plugins))
-    assert result.returncode == 0 and "fallback: general" in result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "min_hits: 1" in result.stdout  # the classifier's own option...
+    assert "port: 8080" in result.stdout and "registry:" in result.stdout  # ...beside the router's

@@ -90,3 +90,78 @@ def test_check_plugin_lists_every_problem():
         "Missing",
     ):
         assert expected in text, expected
+
+
+# --- check_plugin checks what the callers use (lf.kinds) and runs what it can -------------------
+
+
+class HalfClassifier:
+    """Has classify only: what the router calls beyond it (from_config, sync_experts...) is missing."""
+
+    def classify(self, query, context=None):
+        raise AssertionError("never called")
+
+
+class NoModelsBackend:
+    """load, generate, stream - but no models(), which /v1/models and readiness need."""
+
+    def load(self, config):
+        pass
+
+    async def generate(self, request):
+        raise AssertionError("never called")
+
+    def stream(self, request):
+        raise AssertionError("never called")
+
+
+class WrongExpertClassifier:
+    """Has every member, but answers with an expert it was never given."""
+
+    @classmethod
+    def from_config(cls, config, experts, *, fallback_expert=None):
+        return cls()
+
+    fallback_expert = "general"
+
+    def classify(self, query, context=None):
+        from lf.kinds import ClassificationResult
+
+        return ClassificationResult(expert="nobody", confidence=1.0, scores={}, method="wrong")
+
+    def classify_batch(self, queries, contexts=None):
+        return [self.classify(q) for q in queries]
+
+    def sync_experts(self, source):
+        return False
+
+    def list_experts(self):
+        return []
+
+
+def _plugin(kind: str, hook: str, impl: str):
+    def register(register):
+        register(ComponentSpec(kind=kind, name="x", summary="x", impl=impl))
+
+    return plugin_module("test_contract_plugin", **{hook: hookimpl(register)})
+
+
+def test_check_plugin_fails_on_a_classifier_without_what_the_router_calls():
+    with pytest.raises(ContractError) as caught:
+        check_plugin(_plugin("route", "register_classifiers", f"{__name__}:HalfClassifier"))
+    message = str(caught.value)
+    for member in ("from_config", "classify_batch", "sync_experts", "fallback_expert", "list_experts"):
+        assert member in message
+    assert "lf.kinds.Classifier" in message
+
+
+def test_check_plugin_fails_on_a_backend_without_models():
+    with pytest.raises(ContractError, match=r"lacks models \(see lf.kinds.Backend\)"):
+        check_plugin(_plugin("serve", "register_backends", f"{__name__}:NoModelsBackend"))
+
+
+def test_check_plugin_builds_and_runs_a_classifier_as_the_router_does():
+    with pytest.raises(ContractError) as caught:
+        check_plugin(_plugin("route", "register_classifiers", f"{__name__}:WrongExpertClassifier"))
+    message = str(caught.value)
+    assert "chose 'nobody'" in message and "after sync_experts it lists []" in message

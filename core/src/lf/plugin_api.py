@@ -104,7 +104,14 @@ def execute(
     """Run the ``kind`` component ``name`` exactly as ``lf run KIND --plugin NAME`` does."""
     from lf.cli.run_cmd import execute as run
 
-    run(kind, name, config=Path(config) if config else None, overrides=list(overrides or []), flags=flags, dry_run=dry_run)
+    run(
+        kind,
+        name,
+        config=Path(config) if config else None,
+        overrides=list(overrides or []),
+        flags=flags,
+        dry_run=dry_run,
+    )
 
 
 def console(stderr: bool = False) -> Any:

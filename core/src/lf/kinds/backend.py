@@ -29,8 +29,8 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from lf.serve.schemas import Completion, GenerationRequest, ModelCard
     from lf.serve.schemas import Chunk as Chunk
+    from lf.serve.schemas import Completion, GenerationRequest, ModelCard
 
 #: Methods a backend may have; the server calls each only when present.
 OPTIONAL_BACKEND_METHODS = (

@@ -75,10 +75,9 @@ TEMPLATES: dict[str, KindTemplate] = {
         "register_classifiers",
         "classifier",
         "Classifier",
-        ', "lf-router-hybrid>=0.1"',
+        "",
         (),
-        'python -c "from ${pkg}.classifier import ${Class}Classifier"',
-        has_config=False,
+        "lf serve router --classifier ${name} --set min_shared_words=2   # needs lf-router-hybrid",
     ),
 }
 

@@ -48,7 +48,9 @@ class OpenAIController(Controller):
         return await pipeline.complete(request, data, request_id=request_id(request.scope))
 
     @post("/chat/completions", status_code=200)
-    async def chat_completions(self, request: Request[Any, Any, Any], data: JSONBody[ChatCompletionRequest]) -> Response[Any]:
+    async def chat_completions(
+        self, request: Request[Any, Any, Any], data: JSONBody[ChatCompletionRequest]
+    ) -> Response[Any]:
         """Chat completion (``stream: true`` for Server-Sent Events)."""
         pipeline = CompletionPipeline(_service(request))
         return await pipeline.complete(request, data, request_id=request_id(request.scope))

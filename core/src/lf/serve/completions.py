@@ -229,7 +229,8 @@ class CompletionPipeline:
         except Exception as exc:
             status = 500
             log.error(
-                "backend error mid-stream", extra={"context": {"request_id": gen.request_id, "error": type(exc).__name__}}
+                "backend error mid-stream",
+                extra={"context": {"request_id": gen.request_id, "error": type(exc).__name__}},
             )
             message = f"The backend failed ({type(exc).__name__}); request id {gen.request_id}."
             if not started:

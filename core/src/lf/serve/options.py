@@ -67,9 +67,7 @@ class ServiceLimits(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class ServerOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Address, keys and roles, TLS, CORS, logs, shutdown and limits of an ``lf`` HTTP service."""
 
-    host: Annotated[str, msgspec.Meta(description="Address to listen on (127.0.0.1: this machine only).")] = (
-        "127.0.0.1"
-    )
+    host: Annotated[str, msgspec.Meta(description="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1"
     port: Port = 8000
     api_keys: Annotated[
         list[str] | str,
@@ -102,12 +100,8 @@ class ServerOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     cors_origins: Annotated[
         list[str], msgspec.Meta(description="Origins allowed by CORS (e.g. https://app.example.com, or *).")
     ] = []
-    log_format: Annotated[Literal["json", "text"], msgspec.Meta(description="Access and server log format.")] = (
-        "json"
-    )
-    log_level: Annotated[Literal["debug", "info", "warning", "error"], msgspec.Meta(description="Log level.")] = (
-        "info"
-    )
+    log_format: Annotated[Literal["json", "text"], msgspec.Meta(description="Access and server log format.")] = "json"
+    log_level: Annotated[Literal["debug", "info", "warning", "error"], msgspec.Meta(description="Log level.")] = "info"
     graceful_shutdown_s: Annotated[
         float, msgspec.Meta(ge=0, description="On Ctrl-C/SIGTERM, how long running requests may finish.")
     ] = 10.0

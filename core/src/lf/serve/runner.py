@@ -79,7 +79,7 @@ def base_url(options: ServerOptions) -> str:
 
 
 def fast_io() -> dict[str, str]:
-    """uvloop and httptools when installed: the hot path of a busy service."""
+    """Uvloop and httptools when installed: the hot path of a busy service."""
     out = {}
     if importlib.util.find_spec("uvloop") is not None:
         out["loop"] = "uvloop"

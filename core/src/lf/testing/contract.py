@@ -21,6 +21,7 @@ import pluggy
 
 from lf import hookspecs
 from lf.components import KINDS, ComponentSpec, import_object
+from lf.testing.exercise import EXERCISES
 
 
 class ContractError(AssertionError):
@@ -36,7 +37,11 @@ def check_plugin(
     registration imports no torch; each spec is well formed (kind matches the hook, a
     one-line summary, a msgspec config Struct whose fields all have defaults or are
     required, positionals that are real fields); and with ``import_impls`` each
-    implementation imports and has the methods its kind requires.
+    implementation imports, has every member of its kind's interface in :mod:`lf.kinds`
+    (the members its callers use), and is exercised where that needs no model: a
+    classifier is built the way the router builds it from two experts and classifies
+    queries; a data format detects and validates a record; backends and jobs are
+    constructed as their runners construct them.
     """
     problems: list[str] = []
     pm = pluggy.PluginManager("lf")
@@ -49,20 +54,22 @@ def check_plugin(
         problems.append(f"misspelt or unknown hook: {exc}")
 
     torch_before = "torch" in sys.modules
-    specs: list[ComponentSpec] = []
+    collected: list[tuple[ComponentSpec, str]] = []
     for kind in KINDS.values():
         for impl in getattr(pm.hook, kind.hook).get_hookimpls():
-            collected: list[ComponentSpec] = []
+            registered: list[ComponentSpec] = []
             try:
-                impl.function(register=collected.append)
+                impl.function(register=registered.append)
             except Exception as exc:
                 problems.append(f"{kind.hook} raised {type(exc).__name__}: {exc}")
                 continue
-            for spec in collected:
-                problems += _check_spec(spec, kind.name, import_impls)
-            specs += collected
+            collected += [(spec, kind.name) for spec in registered]
     if not torch_before and "torch" in sys.modules:
         problems.append("registering imported torch: import it inside the implementation, not at module level")
+    specs: list[ComponentSpec] = []
+    for spec, kind_name in collected:
+        problems += _check_spec(spec, kind_name, import_impls)
+        specs.append(spec)
     names = [(s.kind, n) for s in specs for n in (s.name, *s.aliases)]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
@@ -92,7 +99,12 @@ def _check_spec(spec: Any, kind: str, import_impls: bool) -> list[str]:
             return [*problems, f"{where}: {exc}"]
         missing = [m for m in KINDS[spec.kind].required if not hasattr(impl, m)]
         if missing:
-            problems.append(f"{where}: implementation {spec.impl} lacks {', '.join(missing)}")
+            interface = KINDS[spec.kind].interface.rpartition(":")[2]
+            problems.append(
+                f"{where}: implementation {spec.impl} lacks {', '.join(missing)} (see lf.kinds.{interface})"
+            )
+        elif spec.kind in EXERCISES:
+            problems += [f"{where}: {p}" for p in EXERCISES[spec.kind](spec, impl)]
         if spec.runner:
             try:
                 import_object(spec.runner, f"the runner of {where}")

@@ -1,6 +1,8 @@
-"""A classifier written only against lf's public contract: no change to the core needed."""
+"""A classifier written only against lf's public contract (lf-core, nothing else): no change to the core needed."""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import msgspec
 
@@ -9,12 +11,9 @@ from lf.hookspecs import Register, hookimpl
 
 
 class ToyConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Expert name -> words that send a query there."""
+    """The toy classifier's own option (set beside the router's: --set min_hits=2)."""
 
-    experts: dict[str, list[str]] = msgspec.field(
-        default_factory=lambda: {"code": ["python", "bug"], "math": ["sum", "plus"]}
-    )
-    fallback: str = "general"
+    min_hits: Annotated[int, msgspec.Meta(ge=1, description="Keyword hits a query needs to leave the fallback")] = 1
 
 
 @hookimpl
