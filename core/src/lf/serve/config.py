@@ -65,7 +65,7 @@ class ServeConfig(ServerOptions, kw_only=True, forbid_unknown_fields=True):
     adapters: Annotated[
         dict[str, str],
         msgspec.Meta(description="LoRA adapters to load at start, name: directory; clients select one by `model`."),
-    ] = {}
+    ] = msgspec.field(default_factory=dict)
     model_root: Annotated[
         str | None,
         msgspec.Meta(

@@ -71,10 +71,10 @@ class Service(ABC):
 
     # -- lifecycle (the app's lifespan) -------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self) -> None:  # noqa: B027 - optional: a service overrides what it needs
         """Called when the app starts (load models, open clients, start background tasks)."""
 
-    async def stop(self) -> None:
+    async def stop(self) -> None:  # noqa: B027 - optional
         """Called when the app stops (close what :meth:`start` opened)."""
 
     # -- what the ops routes answer --------------------------------------------------------------------
@@ -99,7 +99,7 @@ class Service(ABC):
     def render_metrics(self) -> bytes:
         """``GET /metrics``: the Prometheus text exposition."""
 
-    def count_refused(self, path: str, model: str, status: Any) -> None:
+    def count_refused(self, path: str, model: str, status: Any) -> None:  # noqa: B027 - optional
         """Count a request of :attr:`counted_paths` that was answered before reaching the work."""
 
     def deadline(self, scope_state: dict[str, Any]) -> float:

@@ -1,7 +1,7 @@
 """The OpenAI wire format on the way out: JSON responses, request ids, Server-Sent Events.
 
 Shared by the model server and the router (and by plugins that add routes): one
-encoder, one SSE framing (``data: {...}\\n\\n`` ... ``data: [DONE]\\n\\n``), one way to
+encoder, one SSE framing (``data: {...}`` events, then ``data: [DONE]``), one way to
 name a request, and the two edits the router makes to an answer it relays (a field
 added to a JSON body or to the first event of a stream).
 """
