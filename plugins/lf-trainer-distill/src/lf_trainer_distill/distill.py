@@ -170,10 +170,11 @@ class DistillTrainer(BaseTrainJob):
         return super().load_data()
 
     def _load_tokenizer(self, model_path: str) -> Any:
-        from lf_trainer_sft.models import load_tokenizer, resolve_model
+        from lf.models import resolve_model
+        from lf_trainer_sft.models import load_tokenizer
 
         student = load_tokenizer(model_path)
-        self.teacher_path = resolve_model(self.config.teacher)
+        self.teacher_path = resolve_model(self.config.teacher, events=self.events)
         compare_vocabularies(student, load_tokenizer(self.teacher_path))
         return student
 

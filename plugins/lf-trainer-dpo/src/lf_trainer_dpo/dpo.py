@@ -99,9 +99,9 @@ class DPOTrainer(_PreferenceJob):
         )
         ref_model = None
         if c.ref_model:
-            from lf_trainer_sft.models import resolve_model
+            from lf.models import resolve_model
 
-            ref_model = self._frozen(resolve_model(c.ref_model))
+            ref_model = self._frozen(resolve_model(c.ref_model, events=self.events))
         elif c.method == "full" and not c.reference_free:
             ref_model = self._frozen(self.model_path)  # the starting weights (an SFT adapter merged in)
         cls = _reference_free_class() if c.reference_free else TRLTrainer

@@ -56,7 +56,8 @@ def dir_size(path: str | Path) -> int:
 
 def check_adapter(base: str, adapter: str) -> list[str]:
     """Raise :class:`ConfigError` when ``adapter`` cannot be merged into ``base``; returns warnings."""
-    from lf_trainer_sft.models import adapter_base, quantization_method, resolve_model
+    from lf.models import resolve_model
+    from lf_trainer_sft.models import adapter_base, quantization_method
 
     adapter_dir = Path(adapter)
     if not (adapter_dir / "adapter_config.json").is_file():
@@ -144,7 +145,8 @@ def merge_lora(
     import torch
 
     from lf.atomic import atomic_directory
-    from lf_trainer_sft.models import generation_config, load_tokenizer, resolve_model
+    from lf.models import resolve_model
+    from lf_trainer_sft.models import generation_config, load_tokenizer
 
     say = say or (lambda _text: None)
     warnings = check_adapter(base, adapter)

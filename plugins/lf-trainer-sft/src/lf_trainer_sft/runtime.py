@@ -57,9 +57,9 @@ class BaseTrainJob(abc.ABC):
         quiet_libraries()
         self.check_config()
         train_ds, eval_ds = self.load_data()
-        from lf_trainer_sft.models import resolve_model
+        from lf.models import resolve_model
 
-        self.model_path = resolve_model(config.model)
+        self.model_path = resolve_model(config.model, events=self.events)
         self.tokenizer = self._load_tokenizer(self.model_path)
         train_ds, eval_ds = self._prepare_datasets(train_ds, eval_ds, self.tokenizer)
         self.train_examples = len(train_ds)
