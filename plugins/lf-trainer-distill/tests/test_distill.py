@@ -128,3 +128,22 @@ def test_bad_settings(tmp_path: Path) -> None:
         DistillTrainer().run(quick(tmp_path / "b", hidden_layers=[(9, 1)]), NullEvents())
     result = run_cli("run", "train", "--plugin", "distill", "--set", "model=tiny", "--set", "data=x.jsonl")
     assert result.returncode == 3 and "'teacher' is required" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (["alpha=1.5"], "'alpha': expected `float` <= 1"),
+        (["temperature=0"], "'temperature': expected `float` > 0"),
+        (["hidden_weight=-1"], "'hidden_weight': expected `float` >= 0"),
+        (["hidden_layers=[[-1, 2]]"], "'hidden_layers.0.0': expected `int` >= 0"),
+        (["teacher=/no/such/teacher"], "'teacher': Model directory not found"),
+        (["gradient_accumulation_steps=0"], "'gradient_accumulation_steps': expected `int` >= 1"),
+    ],
+)
+def test_dry_run_refuses_every_bad_value_the_run_would(settings: list[str], expected: str) -> None:
+    args = [a for s in settings for a in ("--set", s)]
+    result = run_cli("run", "train", "--plugin", "distill", "--config", "examples/distill-tiny.yaml", *args,
+                     "--dry-run", cwd=REPO)  # fmt: skip
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert expected in result.stderr and f"--set {settings[0]}" in result.stderr

@@ -125,4 +125,28 @@ def test_chat_data_is_refused_for_dpo(tmp_path: Path) -> None:
     from lf.errors import DataError
 
     with pytest.raises(DataError):
-        DPOTrainer().run(quick(DPOConfig, tmp_path / "out", data=str(CHAT), model="/nonexistent"), NullEvents())
+        DPOTrainer().run(quick(DPOConfig, tmp_path / "out", data=str(CHAT), model="nobody/no-such-model"), NullEvents())
+
+
+@pytest.mark.parametrize(
+    ("plugin", "settings", "expected"),
+    [
+        ("dpo", ["beta=0"], "'beta': expected `float` > 0"),
+        ("dpo", ["label_smoothing=0.5"], "'label_smoothing': expected `float` < 0.5"),
+        ("dpo", ["loss_type=hinge", "label_smoothing=0.1"], "label_smoothing applies to the sigmoid loss only"),
+        ("dpo", ["ref_model=tiny2"], "Did you mean 'tiny'?"),
+        ("dpo", ["per_device_train_batch_size=0"], "'per_device_train_batch_size': expected `int` >= 1"),
+        ("orpo", ["beta=-1"], "'beta': expected `float` > 0"),
+        ("orpo", ["lora.r=0"], "'lora.r': expected `int` >= 1"),
+        ("orpo", ["max_length=8"], "'max_length': expected `int` >= 16"),
+    ],
+)
+def test_dry_run_refuses_every_bad_value_the_run_would(plugin: str, settings: list[str], expected: str) -> None:
+    # dpo starts from its example; orpo (which has no loss_type) from the bare minimum
+    start = (
+        ["--config", "examples/dpo-tiny.yaml"] if plugin == "dpo" else ["--set", "model=tiny", "--set", f"data={PREFS}"]
+    )
+    args = [a for s in settings for a in ("--set", s)]
+    result = run_cli("run", "train", "--plugin", plugin, *start, *args, "--dry-run", cwd=REPO)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert expected in result.stderr and f"--set {settings[0]}" in result.stderr

@@ -166,9 +166,9 @@ def test_bad_data_stops_before_the_model_loads(
 ) -> None:
     data = tmp_path / "bad.jsonl"
     data.write_text(content)
-    # the model does not exist either: reaching it would raise a different error
+    # the model is a hub id that does not exist: reaching it would raise a different error
     with pytest.raises(DataError, match=message):
-        SFTTrainer().run(quick_sft(tmp_path / "out", data=str(data), model="/nonexistent/model"), events)
+        SFTTrainer().run(quick_sft(tmp_path / "out", data=str(data), model="nobody/no-such-model"), events)
 
 
 def test_qlora_on_cpu_is_refused_clearly(tmp_path: Path, events: Any, quick_sft: Any) -> None:
@@ -280,10 +280,11 @@ def test_report_to_tensorboard(tmp_path: Path, events: Any, quick_sft: Any) -> N
 
 
 def test_eval_split_and_early_stopping(tmp_path: Path, events: Any, quick_sft: Any) -> None:
-    # learning_rate 0: eval loss never improves, so patience 1 stops at the second evaluation
+    # a threshold no decrease reaches: eval loss never "improves", so patience 1 stops at the second evaluation
     config = quick_sft(
-        tmp_path / "out", val_ratio=0.25, eval_steps=1, early_stopping_patience=1, learning_rate=0.0, max_steps=10
-    )
+        tmp_path / "out", val_ratio=0.25, eval_steps=1, early_stopping_patience=1, early_stopping_threshold=1e9,
+        max_steps=10,
+    )  # fmt: skip
     result = SFTTrainer().run(config, events)
     assert result.global_step == 2 and result.metrics["early_stopped_at"] == 2
     assert "eval_loss" in result.metrics
@@ -341,3 +342,54 @@ def test_example_configs_are_valid() -> None:
         for name, plugin in (("sft-tiny", "sft"), ("pretrain-tiny", "pretrain"), ("sft-smollm2", "sft")):
             _, cfg = resolve("train", plugin, config_file=str(EXAMPLES / f"{name}.yaml"))
             assert cfg is not None
+
+
+def test_dry_run_names_the_set_argument_field_and_limit() -> None:
+    result = run_cli(
+        "run", "train", "--plugin", "sft", "--config", "examples/sft-tiny.yaml", "--set", "lora.r=0", "--dry-run",
+        cwd=REPO,
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    assert "--set lora.r=0: 'lora.r': expected `int` >= 1, found 0" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("plugin", "example", "settings", "expected"),
+    [
+        ("sft", "sft-tiny", ["lora.alpha=0"], "'lora.alpha': expected `int` >= 1"),
+        ("sft", "sft-tiny", ["lora.dropout=1"], "'lora.dropout': expected `float` < 1"),
+        ("sft", "sft-tiny", ["per_device_train_batch_size=0"], "'per_device_train_batch_size': expected `int` >= 1"),
+        ("sft", "sft-tiny", ["gradient_accumulation_steps=0"], "'gradient_accumulation_steps': expected `int` >= 1"),
+        ("sft", "sft-tiny", ["learning_rate=0"], "'learning_rate': expected `float` > 0"),
+        ("sft", "sft-tiny", ["warmup_ratio=1"], "'warmup_ratio': expected `float` < 1"),
+        ("sft", "sft-tiny", ["val_ratio=-0.1"], "'val_ratio': expected `float` >= 0"),
+        ("sft", "sft-tiny", ["max_length=4"], "'max_length': expected `int` >= 16"),
+        ("sft", "sft-tiny", ["max_steps=0", "num_train_epochs=0"], "Nothing to train"),
+        ("sft", "sft-tiny", ["quantization=4bit"], "cannot be combined with method: full"),
+        ("sft", "sft-tiny", ["chat_template=missing.jinja"], "chat_template file not found: missing.jinja"),
+        ("sft", "sft-tiny", ["model=./no-such-model"], "'model': Model directory not found: ./no-such-model"),
+        ("sft", "sft-tiny", ["resume=no/such/checkpoint"], "'resume' must be auto, never or a checkpoint"),
+        ("pretrain", "pretrain-tiny", ["block_size=4"], "'block_size': expected `int` >= 8"),
+        ("pretrain", "pretrain-tiny", ["save_steps=-1"], "'save_steps': expected `int` >= 0"),
+    ],
+)
+def test_dry_run_refuses_every_bad_value_the_run_would(
+    plugin: str, example: str, settings: list[str], expected: str
+) -> None:
+    args = [a for s in settings for a in ("--set", s)]
+    result = run_cli("run", "train", "--plugin", plugin, "--config", f"examples/{example}.yaml", *args, "--dry-run",
+                     cwd=REPO)  # fmt: skip
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert expected in result.stderr and f"--set {settings[0]}" in result.stderr
+
+
+def test_the_run_makes_the_same_checks_on_a_config_built_in_python(tmp_path: Path, events: Any, quick_sft: Any) -> None:
+    from lf_trainer_sft.config import LoraOptions
+
+    # msgspec checks limits only when decoding: the run itself must check a config built in Python
+    with pytest.raises(ConfigError, match=r"'lora.r': expected `int` >= 1, found 0"):
+        SFTTrainer().run(quick_sft(tmp_path / "out", method="lora", lora=LoraOptions(r=0)), events)
+    with pytest.raises(ConfigError, match="'learning_rate': expected `float` > 0"):
+        SFTTrainer().run(quick_sft(tmp_path / "out", learning_rate=0.0), events)
+    assert not (tmp_path / "out").exists()  # refused before anything was written

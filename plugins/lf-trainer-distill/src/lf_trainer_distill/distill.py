@@ -157,10 +157,6 @@ class DistillTrainer(BaseTrainJob):
 
     def run(self, config: DistillConfig, events: Events) -> TrainResult:
         """Train; see :class:`~lf_trainer_distill.config.DistillConfig` for every option."""
-        if config.temperature <= 0:
-            raise ConfigError(f"'temperature' must be positive, found {config.temperature}.")
-        if not 0 <= config.alpha <= 1:
-            raise ConfigError(f"'alpha' must be in [0, 1], found {config.alpha}.")
         self.data_shape = _data_shape(config.data, config.format)
         return super().run(config, events)
 

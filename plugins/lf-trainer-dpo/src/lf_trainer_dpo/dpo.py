@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from lf.components import Events, TrainResult
-from lf.errors import ConfigError
 from lf_trainer_dpo.config import DPOConfig, ORPOConfig
 from lf_trainer_sft.runtime import BaseTrainJob
 
@@ -65,17 +64,6 @@ class DPOTrainer(_PreferenceJob):
 
     def run(self, config: DPOConfig, events: Events) -> TrainResult:
         """Train; see :class:`~lf_trainer_dpo.config.DPOConfig` for every option."""
-        if config.beta <= 0:
-            raise ConfigError(f"'beta' must be positive, found {config.beta}.")
-        if not 0 <= config.label_smoothing < 0.5:
-            raise ConfigError(f"'label_smoothing' must be in [0, 0.5), found {config.label_smoothing}.")
-        if config.label_smoothing and config.loss_type != "sigmoid":
-            raise ConfigError(
-                f"label_smoothing applies to the sigmoid loss only, not {config.loss_type}.",
-                hint="Set loss_type: sigmoid, or label_smoothing: 0.",
-            )
-        if config.reference_free and config.ref_model:
-            raise ConfigError("reference_free: true and ref_model exclude each other; choose one.")
         return super().run(config, events)
 
     def _data_options(self) -> dict[str, Any]:
@@ -145,8 +133,6 @@ class ORPOTrainer(_PreferenceJob):
 
     def run(self, config: ORPOConfig, events: Events) -> TrainResult:
         """Train; see :class:`~lf_trainer_dpo.config.ORPOConfig` for every option."""
-        if config.beta <= 0:
-            raise ConfigError(f"'beta' must be positive, found {config.beta}.")
         return super().run(config, events)
 
     def _data_options(self) -> dict[str, Any]:

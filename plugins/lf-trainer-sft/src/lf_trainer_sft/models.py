@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lf.errors import ConfigError, DependencyMissingError, ModelNotFoundError
+from lf.errors import ConfigError, ModelNotFoundError
 from lf.models import SHORTHANDS as SHORTHANDS  # re-exported for older imports (lf-generate)
 from lf.models import TINY_MODELS as TINY_MODELS
 from lf.models import resolve_model as resolve_model
@@ -89,32 +89,6 @@ def torch_dtype(name: str, *, for_training: bool = True) -> Any:
     if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return torch.float32
-
-
-def check_quantization(quantization: str, method: str) -> None:
-    """QLoRA needs LoRA, CUDA and bitsandbytes: say so before anything loads."""
-    if quantization == "none":
-        return
-    if method != "lora":
-        raise ConfigError(
-            f"quantization: {quantization} trains a LoRA adapter on a frozen quantized base (QLoRA); "
-            "it cannot be combined with method: full.",
-            hint="Set method: lora, or quantization: none.",
-        )
-    import torch
-
-    if not torch.cuda.is_available():
-        raise ConfigError(
-            f"quantization: {quantization} (QLoRA) needs a CUDA GPU: bitsandbytes 4/8-bit kernels do not run "
-            "on the CPU, and no CUDA device is visible.",
-            hint="Set quantization: none (plain LoRA works on the CPU), or run on a machine with an NVIDIA GPU.",
-        )
-    import importlib.util
-
-    if importlib.util.find_spec("bitsandbytes") is None:
-        raise DependencyMissingError.for_package(
-            "bitsandbytes", "QLoRA (quantization: 4bit/8bit)", "'lf-trainer-sft[qlora]'"
-        )
 
 
 def load_tokenizer(path: str, chat_template: str | None = None) -> Any:

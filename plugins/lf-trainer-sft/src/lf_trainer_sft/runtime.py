@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from lf.components import ComponentSpec, Events, NullEvents, TrainResult
-from lf.errors import ConfigError, DependencyMissingError, OutOfMemoryError
+from lf.errors import OutOfMemoryError
 from lf.plugins import get_registry
 from lf_trainer_sft import checkpoints as ckpt
 from lf_trainer_sft.trainlog import LOG_NAME, read_log, truncate_log
@@ -126,44 +126,10 @@ class BaseTrainJob(abc.ABC):
             return ComponentSpec(kind="train", name=self.component, summary=self.component, impl=impl)
 
     def check_config(self) -> None:
-        """Reject impossible settings before any data or model loads."""
-        c = self.config
-        from lf_trainer_sft.models import check_quantization
+        """Every config check ``--dry-run`` makes (limits and ``validate()``), before any data or model loads."""
+        from lf.config import validate_config
 
-        positive = {
-            "per_device_train_batch_size": c.per_device_train_batch_size,
-            "gradient_accumulation_steps": c.gradient_accumulation_steps,
-            "max_length": c.max_length,
-            "logging_steps": c.logging_steps,
-            "save_total_limit": c.save_total_limit,
-        }
-        for name, value in positive.items():
-            if value < 1:
-                raise ConfigError(f"'{name}' must be at least 1, found {value}.")
-        if not 0 <= c.val_ratio < 1:
-            raise ConfigError(f"'val_ratio' must be in [0, 1), found {c.val_ratio}.")
-        if not 0 <= c.warmup_ratio < 1:
-            raise ConfigError(f"'warmup_ratio' must be in [0, 1), found {c.warmup_ratio}.")
-        if c.save_steps < 0:
-            raise ConfigError(f"'save_steps' must be 0 (only at the end) or more, found {c.save_steps}.")
-        if c.max_steps == 0 or (c.max_steps < 0 and c.num_train_epochs <= 0):
-            raise ConfigError("Nothing to train: set max_steps > 0 or num_train_epochs > 0.")
-        if c.resume not in ("auto", "never") and not Path(c.resume).is_dir():
-            raise ConfigError(
-                f"'resume' must be auto, never or a checkpoint directory; {c.resume!r} is none of them.",
-                hint="resume: auto continues from the latest valid checkpoint in output_dir.",
-            )
-        check_quantization(c.quantization, c.method)
-        import importlib.util
-
-        for backend in c.report_to:
-            module = {"tensorboard": "tensorboard", "wandb": "wandb"}[backend]
-            if importlib.util.find_spec(module) is None and not (
-                backend == "tensorboard" and importlib.util.find_spec("tensorboardX")
-            ):
-                raise DependencyMissingError.for_package(
-                    module, f"report_to: {backend}", f"'lf-trainer-sft[{backend}]'"
-                )
+        validate_config(self.config)
 
     def load_data(self) -> tuple[Any, Any | None]:
         """Validate (bad data stops here, before any model) and load train and eval datasets."""
