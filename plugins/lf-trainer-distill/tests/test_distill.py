@@ -105,6 +105,10 @@ def test_teacher_stays_frozen_and_projection_is_checkpointed(tmp_path: Path) -> 
     assert len(job.projections) == 2 and job.projections[0].weight.shape == (128, 64)
     assert (tmp_path / "out" / "checkpoint-2" / "distill_projections.safetensors").is_file()
     assert result.metrics["last_hidden_mse"] < result.metrics["first_hidden_mse"]
+    from lf.models import resolve_model
+
+    resolved = json.loads((tmp_path / "out" / "lf_run.json").read_text())["resolved"]
+    assert resolved["teacher"] == resolve_model("tiny-teacher") and resolved["data_shape"] == "chat"
 
 
 def test_text_data_distills_every_token(tmp_path: Path) -> None:

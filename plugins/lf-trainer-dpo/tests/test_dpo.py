@@ -11,6 +11,7 @@ import pytest
 import lf_trainer_dpo
 from lf.components import NullEvents
 from lf.errors import ConfigError
+from lf.models import resolve_model
 from lf.testing import check_plugin, run_cli
 from lf_trainer_dpo.config import DPOConfig, ORPOConfig
 from lf_trainer_dpo.dpo import DPOTrainer, ORPOTrainer
@@ -100,6 +101,17 @@ def test_dpo_from_an_sft_output(sft_adapter: Path, tmp_path: Path, start: str) -
 def test_dpo_losses_and_references(tmp_path: Path, options: dict[str, Any], first_loss: float | None) -> None:
     result = DPOTrainer().run(quick(DPOConfig, tmp_path / "out", max_steps=1, **options), NullEvents())
     assert result.global_step == 1 and "reward_accuracy" in result.metrics
+    # the reference, left to the method unless ref_model names one, is recorded with the other settings
+    reference = json.loads((tmp_path / "out" / "lf_run.json").read_text())["resolved"]["ref_model"]
+    if options.get("reference_free"):
+        assert reference == "none (reference_free)"
+    elif "ref_model" in options:
+        assert reference == resolve_model("tiny")
+    else:
+        full = options.get("method") == "full"
+        assert reference == (
+            "a frozen copy of the starting policy" if full else "the starting policy (the adapter disabled)"
+        )
     if first_loss is None:
         assert result.metrics["first_loss"] != pytest.approx(0.6931, abs=1e-3)
     else:

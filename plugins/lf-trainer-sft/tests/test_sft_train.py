@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from lf.errors import ConfigError, DataError, DependencyMissingError, OutOfMemoryError
+from lf.models import resolve_model
 from lf.plugins import plugin_module
 from lf.testing import run_cli
 from lf_trainer_sft.sft import SFTTrainer
@@ -393,3 +394,99 @@ def test_the_run_makes_the_same_checks_on_a_config_built_in_python(tmp_path: Pat
     with pytest.raises(ConfigError, match="'learning_rate': expected `float` > 0"):
         SFTTrainer().run(quick_sft(tmp_path / "out", learning_rate=0.0), events)
     assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+# --- a full disk ---------------------------------------------------------------------------------
+
+
+def _fail_on_call(n: int, exc: BaseException, real: Any) -> Any:
+    calls = {"n": 0}
+
+    def writer(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise exc
+        return real(*args, **kwargs)
+
+    return writer
+
+
+def test_disk_full_while_checkpointing_is_a_job_error_and_the_last_checkpoint_survives(
+    tmp_path: Path, events: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], sft_registry: Any
+) -> None:
+    import errno
+
+    import transformers.modeling_utils as mu
+
+    from lf.cli import main
+    from lf_trainer_sft.checkpoints import validate_checkpoint
+
+    out = tmp_path / "out"
+    full = OSError(errno.ENOSPC, "No space left on device")
+    # the weights of the second checkpoint (step 4) hit a full disk; a full disk cannot be made here
+    monkeypatch.setattr(mu, "safe_save_file", _fail_on_call(2, full, mu.safe_save_file))
+    sets = [f"output_dir={out}", f"data={CHAT_DATA}", "max_steps=6", "save_steps=2", "plot=false"]
+    args = ["run", "train", "--plugin", "sft", "--config", str(EXAMPLES / "sft-tiny.yaml")]
+    args += [a for s in sets for a in ("--set", s)]
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    err = " ".join(capsys.readouterr().err.split())
+    assert info.value.code == 7, err
+    assert f"No space left on device while writing {out}/checkpoint-4: free space or choose another output_dir" in err
+    assert "checkpoint-2 (step 2), is intact" in err and "Traceback" not in err and "bug" not in err
+    assert validate_checkpoint(out / "checkpoint-2") == [] and not (out / "checkpoint-4").exists()
+    assert not (out / "lf_output.json").exists()
+    # space freed: the same command resumes from the intact checkpoint and finishes
+    monkeypatch.undo()
+    from lf.config import build_config
+    from lf_trainer_sft.config import SFTConfig
+
+    config = build_config(SFTConfig, file=EXAMPLES / "sft-tiny.yaml", overrides=sets)
+    result = SFTTrainer().run(config, events)
+    assert result.resumed_from == str(out / "checkpoint-2") and result.global_step == 6
+
+
+def test_disk_full_while_saving_the_final_model(
+    tmp_path: Path, events: Any, monkeypatch: pytest.MonkeyPatch, quick_sft: Any
+) -> None:
+    import torch
+
+    from lf.errors import RunError
+
+    out = tmp_path / "out"
+    # torch drops the errno: its writer says only "file write failed"
+    wrapped = RuntimeError("[enforce fail at inline_container.cc:664] . PytorchStreamWriter failed writing file "
+                           "data/0: file write failed")  # fmt: skip
+    monkeypatch.setattr(torch, "save", _fail_on_call(1, wrapped, torch.save))
+    with pytest.raises(RunError) as info:
+        SFTTrainer().run(quick_sft(out, save_steps=0), events)
+    assert info.value.exit_code == 7
+    assert info.value.message == (
+        f"No space left on device while writing the final model into {out}: free space or choose another output_dir."
+    )
+    assert "No complete checkpoint" in (info.value.hint or "")
+    assert not (out / ".tmp-final").exists() and not (out / "lf_output.json").exists()
+
+
+def test_auto_settings_are_resolved_printed_once_and_recorded(tmp_path: Path, events: Any, quick_sft: Any) -> None:
+    out = tmp_path / "out"
+    config = quick_sft(out, method="lora", learning_rate=None, max_steps=2, val_ratio=0.25)
+    assert (config.dtype, config.attn_implementation, config.lora.r, config.resume) == ("auto", None, None, "auto")
+    result = SFTTrainer().run(config, events)
+    said = [text for _, text in events.messages if text.startswith("settings chosen for this run")]
+    assert len(said) == 1
+    parts = [
+        "device cpu", "dtype auto -> float32", "attn_implementation -> sdpa", "learning_rate -> 0.0002",
+        "lora.r -> 8", "lora.alpha -> 16", "lora.target_modules -> k_proj,o_proj,q_proj,v_proj",
+        "resume auto -> none (a fresh start)", "eval_steps -> 2", "chat_template -> the tokenizer's",
+    ]  # fmt: skip
+    assert [p for p in parts if p not in said[0]] == [], said[0]
+    expected = {
+        "device": "cpu", "dtype": "float32", "mixed_precision": "no", "attn_implementation": "sdpa",
+        "learning_rate": 2e-4, "lora.r": 8, "lora.alpha": 16, "model": resolve_model("tiny"),
+    }  # fmt: skip
+    run_record = json.loads((out / "lf_run.json").read_text())
+    assert expected.items() <= run_record["resolved"].items()
+    assert run_record["config"]["dtype"] == "auto"  # the config as given stays next to what it became
+    assert expected.items() <= json.loads((out / "lf_output.json").read_text())["resolved"].items()
+    assert result.artifacts["run_config"] == str(out / "lf_run.json") and "(float32 on cpu)" in result.summary

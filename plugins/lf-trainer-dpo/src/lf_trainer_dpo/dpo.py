@@ -71,6 +71,19 @@ class DPOTrainer(_PreferenceJob):
         reference = "none" if c.reference_free else (c.ref_model or "implicit")
         return {"max_length": c.max_length, "reference": reference}
 
+    def _resolved_extra(self) -> dict[str, Any]:
+        """What the reference model is (``ref_model: null`` leaves it to the method)."""
+        c = self.config
+        if c.reference_free:
+            reference = "none (reference_free)"
+        elif c.ref_model:
+            reference = self.ref_model_path
+        elif c.method == "lora":
+            reference = "the starting policy (the adapter disabled)"
+        else:
+            reference = "a frozen copy of the starting policy"
+        return {"ref_model": reference}
+
     def _build_trainer(self, model: Any, tokenizer: Any, train: Any, evals: Any | None, callbacks: list[Any]) -> Any:
         from trl import DPOConfig as TRLConfig
         from trl import DPOTrainer as TRLTrainer
@@ -89,7 +102,8 @@ class DPOTrainer(_PreferenceJob):
         if c.ref_model:
             from lf.models import resolve_model
 
-            ref_model = self._frozen(resolve_model(c.ref_model, events=self.events))
+            self.ref_model_path = resolve_model(c.ref_model, events=self.events)
+            ref_model = self._frozen(self.ref_model_path)
         elif c.method == "full" and not c.reference_free:
             ref_model = self._frozen(self.model_path)  # the starting weights (an SFT adapter merged in)
         cls = _reference_free_class() if c.reference_free else TRLTrainer
