@@ -490,3 +490,20 @@ def test_auto_settings_are_resolved_printed_once_and_recorded(tmp_path: Path, ev
     assert run_record["config"]["dtype"] == "auto"  # the config as given stays next to what it became
     assert expected.items() <= json.loads((out / "lf_output.json").read_text())["resolved"].items()
     assert result.artifacts["run_config"] == str(out / "lf_run.json") and "(float32 on cpu)" in result.summary
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["tiny", "examples/data/chat.jsonl", "--max-length", "4"],
+            "--max-length 4: 'max_length': expected `int` >= 16",
+        ),
+        (["./no-model", "examples/data/chat.jsonl"], "the MODEL argument (./no-model): 'model': Model directory not"),
+        (["tiny", "examples/data/chat.jsonl", "--no-plot", "--set", "lora.r=0"], "--set lora.r=0: 'lora.r'"),
+    ],
+)
+def test_friendly_command_errors_name_the_flag(args: list[str], expected: str) -> None:
+    result = run_cli("train", "sft", *args, "--dry-run", cwd=REPO)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert expected in result.stderr
