@@ -159,6 +159,8 @@ def test_error_names_the_file_line_when_the_file_holds_the_value(tmp_path):
 def test_error_names_the_flag_and_a_section_replaced_by_set(tmp_path):
     with pytest.raises(ConfigError, match=r"^--epochs lots: 'epochs'"):
         build_config(Cfg, data={"model": "m"}, flags={"epochs": "lots"})
+    with pytest.raises(ConfigError, match=r"^--lora-r 0: 'lora.r': expected `int` >= 1"):
+        build_config(Cfg, data={"model": "m"}, flags={"lora.r": 0})  # a nested option's flag, spelled as typed
     with pytest.raises(ConfigError, match=r"^the MODEL argument \(3\): 'model'"):
         build_config(Cfg, flags={"model": 3}, positionals=("model",))
     p = write(tmp_path, "model: m\nlora:\n  r: 4\n")

@@ -23,6 +23,7 @@ run would - and a component called from Python runs them with :func:`validate_co
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -177,8 +178,7 @@ def build_config(
     origins = Origins()
     if file is not None:
         merged, text = _read_file(file)
-        origins = Origins(str(file), merged, text)
-        merged = dict(merged)
+        origins = Origins(str(file), copy.deepcopy(merged), text)  # what the file said, before overrides
     if data:
         merged = deep_merge(merged, dict(data))
         origins.record_mapping(data, "the options passed in")
@@ -207,10 +207,10 @@ def _read_file(file: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
 
 
 def _flag_label(key: str, value: Any, *, positional: bool) -> str:
-    """How the user typed a flag: ``--max-length 0``, ``--no-packing``, the ``MODEL`` argument."""
+    """How the user typed a flag: ``--max-length 0``, ``--lora-r 0`` (for ``lora.r``), ``--no-packing``, ``MODEL``."""
     if positional:
         return f"the {key.upper()} argument ({value})"
-    flag = "--" + key.replace("_", "-")
+    flag = "--" + key.replace("_", "-").replace(".", "-")
     if isinstance(value, bool):
         return flag if value else f"--no-{flag[2:]}"
     shown = ",".join(map(str, value)) if isinstance(value, list) else value
