@@ -127,3 +127,80 @@ def test_template_documents_every_field_and_parses_back_to_defaults():
     assert build_config(Cfg, data=data) == Cfg(model="m")
     paths = {d.path for d in describe_fields(Cfg)}
     assert {"lora.r", "lora.target_modules", "output_dir"} <= paths
+
+
+# --- errors name where the bad value came from ----------------------------------------------------
+
+
+def test_limit_error_names_the_set_argument_the_field_and_the_limit(tmp_path):
+    p = write(tmp_path, "model: m\nlora:\n  r: 4\n")
+    with pytest.raises(ConfigError) as info:
+        build_config(Cfg, file=p, overrides=["lora.r=0"])
+    msg = info.value.message
+    assert msg.startswith("--set lora.r=0: ") and "'lora.r'" in msg and ">= 1" in msg and "found 0" in msg
+    assert str(p) not in msg  # the file held a good value: it is not to blame
+    assert info.value.hint == "'lora.r': LoRA rank"
+
+
+def test_error_names_the_environment_variable(tmp_path):
+    p = write(tmp_path, "model: m\n")
+    with pytest.raises(ConfigError) as info:
+        build_config(Cfg, file=p, env_component="sft", environ={"LF_SFT_LORA__R": "0"})
+    assert info.value.message.startswith("environment variable LF_SFT_LORA__R=0: 'lora.r'")
+
+
+def test_error_names_the_file_line_when_the_file_holds_the_value(tmp_path):
+    p = write(tmp_path, "model: m\nepochs: 2\nlora:\n  r: 0\n")
+    with pytest.raises(ConfigError) as info:
+        build_config(Cfg, file=p, overrides=["epochs=3"])
+    assert info.value.message.startswith(f"{p}:4: 'lora.r'")
+
+
+def test_error_names_the_flag_and_a_section_replaced_by_set(tmp_path):
+    with pytest.raises(ConfigError, match=r"^--epochs lots: 'epochs'"):
+        build_config(Cfg, data={"model": "m"}, flags={"epochs": "lots"})
+    with pytest.raises(ConfigError, match=r"^--lora-r 0: 'lora.r': expected `int` >= 1"):
+        build_config(Cfg, data={"model": "m"}, flags={"lora.r": 0})  # a nested option's flag, spelled as typed
+    with pytest.raises(ConfigError, match=r"^the MODEL argument \(3\): 'model'"):
+        build_config(Cfg, flags={"model": 3}, positionals=("model",))
+    p = write(tmp_path, "model: m\nlora:\n  r: 4\n")
+    with pytest.raises(ConfigError, match=r"^--set lora=\{r: 0\}: 'lora.r'"):
+        build_config(Cfg, file=p, overrides=["lora={r: 0}"])
+    with pytest.raises(ConfigError, match=r"^the options passed in: unknown option 'lora.x'"):
+        build_config(Cfg, data={"model": "m", "lora": {"x": 1}})
+
+
+class Checked(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    low: int = 0
+    high: int = 10
+    calls: int = 0
+
+    def validate(self) -> None:
+        from lf.config import invalid
+
+        if self.low >= self.high:
+            raise invalid(("low", "high"), f"'low' ({self.low}) must be below 'high' ({self.high}).", hint="Swap them.")
+
+
+def test_validate_method_runs_and_its_error_names_the_sources(tmp_path):
+    p = write(tmp_path, "low: 3\n")
+    assert build_config(Checked, file=p).low == 3
+    with pytest.raises(ConfigError) as info:
+        build_config(Checked, file=p, overrides=["high=2"])
+    assert info.value.message == f"{p}:1, --set high=2: 'low' (3) must be below 'high' (2)."
+    assert info.value.hint == "Swap them." and info.value.details["fields"] == ["low", "high"]
+
+
+def test_validate_config_rechecks_limits_of_a_struct_built_in_python():
+    from lf.config import validate_config
+
+    assert validate_config(Cfg(model="m")).model == "m"
+    with pytest.raises(ConfigError, match=r"'lora.r': expected `int` >= 1, found 0"):
+        validate_config(Cfg(model="m", lora=Lora(r=0)))  # msgspec does not check limits in __init__
+    with pytest.raises(ConfigError, match=r"^'low' \(5\) must be below"):
+        validate_config(Checked(low=5, high=1))
+
+
+def test_template_and_descriptions_show_limits():
+    assert "# LoRA rank (>= 1)" in config_template(Cfg)
+    assert {d.path: d.limits for d in describe_fields(Cfg)}["lora.r"] == ">= 1"

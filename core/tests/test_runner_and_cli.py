@@ -97,3 +97,24 @@ def test_a_config_msgspec_cannot_describe_never_breaks_the_cli():
         result = CliRunner().invoke(build_app(), ["plugins", "--json"])
         assert result.exit_code == 0, result.output
         assert any("'weird'" in p and "NameError" in p for p in reg.problems)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "source"),
+    [
+        (["run", "train", "--plugin", "count", "--set", "output_dir=OUT", "--set", "steps=0"], {}, "--set steps=0"),
+        (["train", "count", "OUT", "--steps", "0"], {}, "--steps 0"),
+        (["run", "train", "--plugin", "count", "--set", "output_dir=OUT"], {"LF_COUNT_STEPS": "0"}, "LF_COUNT_STEPS=0"),
+    ],
+)
+def test_dry_run_error_names_where_the_bad_value_came_from(tmp_path, monkeypatch, capsys, args, env, source):
+    from lf.cli import main
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    args = [a.replace("OUT", str(tmp_path)) for a in args]
+    with isolated_registry(counting_plugin()), pytest.raises(SystemExit) as info:
+        main([*args, "--dry-run"])
+    assert info.value.code == 3
+    text = " ".join(capsys.readouterr().err.split())
+    assert source in text and "'steps'" in text and ">= 1" in text and "found 0" in text

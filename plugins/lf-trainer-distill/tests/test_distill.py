@@ -105,6 +105,10 @@ def test_teacher_stays_frozen_and_projection_is_checkpointed(tmp_path: Path) -> 
     assert len(job.projections) == 2 and job.projections[0].weight.shape == (128, 64)
     assert (tmp_path / "out" / "checkpoint-2" / "distill_projections.safetensors").is_file()
     assert result.metrics["last_hidden_mse"] < result.metrics["first_hidden_mse"]
+    from lf.models import resolve_model
+
+    resolved = json.loads((tmp_path / "out" / "lf_run.json").read_text())["resolved"]
+    assert resolved["teacher"] == resolve_model("tiny-teacher") and resolved["data_shape"] == "chat"
 
 
 def test_text_data_distills_every_token(tmp_path: Path) -> None:
@@ -128,3 +132,22 @@ def test_bad_settings(tmp_path: Path) -> None:
         DistillTrainer().run(quick(tmp_path / "b", hidden_layers=[(9, 1)]), NullEvents())
     result = run_cli("run", "train", "--plugin", "distill", "--set", "model=tiny", "--set", "data=x.jsonl")
     assert result.returncode == 3 and "'teacher' is required" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (["alpha=1.5"], "'alpha': expected `float` <= 1"),
+        (["temperature=0"], "'temperature': expected `float` > 0"),
+        (["hidden_weight=-1"], "'hidden_weight': expected `float` >= 0"),
+        (["hidden_layers=[[-1, 2]]"], "'hidden_layers.0.0': expected `int` >= 0"),
+        (["teacher=/no/such/teacher"], "'teacher': Model directory not found"),
+        (["gradient_accumulation_steps=0"], "'gradient_accumulation_steps': expected `int` >= 1"),
+    ],
+)
+def test_dry_run_refuses_every_bad_value_the_run_would(settings: list[str], expected: str) -> None:
+    args = [a for s in settings for a in ("--set", s)]
+    result = run_cli("run", "train", "--plugin", "distill", "--config", "examples/distill-tiny.yaml", *args,
+                     "--dry-run", cwd=REPO)  # fmt: skip
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert expected in result.stderr and f"--set {settings[0]}" in result.stderr

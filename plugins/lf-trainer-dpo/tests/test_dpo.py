@@ -11,6 +11,7 @@ import pytest
 import lf_trainer_dpo
 from lf.components import NullEvents
 from lf.errors import ConfigError
+from lf.models import resolve_model
 from lf.testing import check_plugin, run_cli
 from lf_trainer_dpo.config import DPOConfig, ORPOConfig
 from lf_trainer_dpo.dpo import DPOTrainer, ORPOTrainer
@@ -100,6 +101,17 @@ def test_dpo_from_an_sft_output(sft_adapter: Path, tmp_path: Path, start: str) -
 def test_dpo_losses_and_references(tmp_path: Path, options: dict[str, Any], first_loss: float | None) -> None:
     result = DPOTrainer().run(quick(DPOConfig, tmp_path / "out", max_steps=1, **options), NullEvents())
     assert result.global_step == 1 and "reward_accuracy" in result.metrics
+    # the reference, left to the method unless ref_model names one, is recorded with the other settings
+    reference = json.loads((tmp_path / "out" / "lf_run.json").read_text())["resolved"]["ref_model"]
+    if options.get("reference_free"):
+        assert reference == "none (reference_free)"
+    elif "ref_model" in options:
+        assert reference == resolve_model("tiny")
+    else:
+        full = options.get("method") == "full"
+        assert reference == (
+            "a frozen copy of the starting policy" if full else "the starting policy (the adapter disabled)"
+        )
     if first_loss is None:
         assert result.metrics["first_loss"] != pytest.approx(0.6931, abs=1e-3)
     else:
@@ -125,4 +137,28 @@ def test_chat_data_is_refused_for_dpo(tmp_path: Path) -> None:
     from lf.errors import DataError
 
     with pytest.raises(DataError):
-        DPOTrainer().run(quick(DPOConfig, tmp_path / "out", data=str(CHAT), model="/nonexistent"), NullEvents())
+        DPOTrainer().run(quick(DPOConfig, tmp_path / "out", data=str(CHAT), model="nobody/no-such-model"), NullEvents())
+
+
+@pytest.mark.parametrize(
+    ("plugin", "settings", "expected"),
+    [
+        ("dpo", ["beta=0"], "'beta': expected `float` > 0"),
+        ("dpo", ["label_smoothing=0.5"], "'label_smoothing': expected `float` < 0.5"),
+        ("dpo", ["loss_type=hinge", "label_smoothing=0.1"], "label_smoothing applies to the sigmoid loss only"),
+        ("dpo", ["ref_model=tiny2"], "Did you mean 'tiny'?"),
+        ("dpo", ["per_device_train_batch_size=0"], "'per_device_train_batch_size': expected `int` >= 1"),
+        ("orpo", ["beta=-1"], "'beta': expected `float` > 0"),
+        ("orpo", ["lora.r=0"], "'lora.r': expected `int` >= 1"),
+        ("orpo", ["max_length=8"], "'max_length': expected `int` >= 16"),
+    ],
+)
+def test_dry_run_refuses_every_bad_value_the_run_would(plugin: str, settings: list[str], expected: str) -> None:
+    # dpo starts from its example; orpo (which has no loss_type) from the bare minimum
+    start = (
+        ["--config", "examples/dpo-tiny.yaml"] if plugin == "dpo" else ["--set", "model=tiny", "--set", f"data={PREFS}"]
+    )
+    args = [a for s in settings for a in ("--set", s)]
+    result = run_cli("run", "train", "--plugin", plugin, *start, *args, "--dry-run", cwd=REPO)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert expected in result.stderr and f"--set {settings[0]}" in result.stderr

@@ -42,7 +42,7 @@ def events() -> RecordingEvents:
 @pytest.fixture(scope="session")
 def tiny_dir() -> Path:
     """The `tiny` shorthand model (built once under the lf cache)."""
-    from lf_trainer_sft.models import resolve_model
+    from lf.models import resolve_model
 
     return Path(resolve_model("tiny"))
 

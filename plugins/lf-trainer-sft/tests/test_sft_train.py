@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from lf.errors import ConfigError, DataError, DependencyMissingError, OutOfMemoryError
+from lf.models import resolve_model
 from lf.plugins import plugin_module
 from lf.testing import run_cli
 from lf_trainer_sft.sft import SFTTrainer
@@ -166,9 +167,9 @@ def test_bad_data_stops_before_the_model_loads(
 ) -> None:
     data = tmp_path / "bad.jsonl"
     data.write_text(content)
-    # the model does not exist either: reaching it would raise a different error
+    # the model is a hub id that does not exist: reaching it would raise a different error
     with pytest.raises(DataError, match=message):
-        SFTTrainer().run(quick_sft(tmp_path / "out", data=str(data), model="/nonexistent/model"), events)
+        SFTTrainer().run(quick_sft(tmp_path / "out", data=str(data), model="nobody/no-such-model"), events)
 
 
 def test_qlora_on_cpu_is_refused_clearly(tmp_path: Path, events: Any, quick_sft: Any) -> None:
@@ -280,10 +281,11 @@ def test_report_to_tensorboard(tmp_path: Path, events: Any, quick_sft: Any) -> N
 
 
 def test_eval_split_and_early_stopping(tmp_path: Path, events: Any, quick_sft: Any) -> None:
-    # learning_rate 0: eval loss never improves, so patience 1 stops at the second evaluation
+    # a threshold no decrease reaches: eval loss never "improves", so patience 1 stops at the second evaluation
     config = quick_sft(
-        tmp_path / "out", val_ratio=0.25, eval_steps=1, early_stopping_patience=1, learning_rate=0.0, max_steps=10
-    )
+        tmp_path / "out", val_ratio=0.25, eval_steps=1, early_stopping_patience=1, early_stopping_threshold=1e9,
+        max_steps=10,
+    )  # fmt: skip
     result = SFTTrainer().run(config, events)
     assert result.global_step == 2 and result.metrics["early_stopped_at"] == 2
     assert "eval_loss" in result.metrics
@@ -341,3 +343,167 @@ def test_example_configs_are_valid() -> None:
         for name, plugin in (("sft-tiny", "sft"), ("pretrain-tiny", "pretrain"), ("sft-smollm2", "sft")):
             _, cfg = resolve("train", plugin, config_file=str(EXAMPLES / f"{name}.yaml"))
             assert cfg is not None
+
+
+def test_dry_run_names_the_set_argument_field_and_limit() -> None:
+    result = run_cli(
+        "run", "train", "--plugin", "sft", "--config", "examples/sft-tiny.yaml", "--set", "lora.r=0", "--dry-run",
+        cwd=REPO,
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    assert "--set lora.r=0: 'lora.r': expected `int` >= 1, found 0" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("plugin", "example", "settings", "expected"),
+    [
+        ("sft", "sft-tiny", ["lora.alpha=0"], "'lora.alpha': expected `int` >= 1"),
+        ("sft", "sft-tiny", ["lora.dropout=1"], "'lora.dropout': expected `float` < 1"),
+        ("sft", "sft-tiny", ["per_device_train_batch_size=0"], "'per_device_train_batch_size': expected `int` >= 1"),
+        ("sft", "sft-tiny", ["gradient_accumulation_steps=0"], "'gradient_accumulation_steps': expected `int` >= 1"),
+        ("sft", "sft-tiny", ["learning_rate=0"], "'learning_rate': expected `float` > 0"),
+        ("sft", "sft-tiny", ["warmup_ratio=1"], "'warmup_ratio': expected `float` < 1"),
+        ("sft", "sft-tiny", ["val_ratio=-0.1"], "'val_ratio': expected `float` >= 0"),
+        ("sft", "sft-tiny", ["max_length=4"], "'max_length': expected `int` >= 16"),
+        ("sft", "sft-tiny", ["max_steps=0", "num_train_epochs=0"], "Nothing to train"),
+        ("sft", "sft-tiny", ["quantization=4bit"], "cannot be combined with method: full"),
+        ("sft", "sft-tiny", ["chat_template=missing.jinja"], "chat_template file not found: missing.jinja"),
+        ("sft", "sft-tiny", ["model=./no-such-model"], "'model': Model directory not found: ./no-such-model"),
+        ("sft", "sft-tiny", ["resume=no/such/checkpoint"], "'resume' must be auto, never or a checkpoint"),
+        ("pretrain", "pretrain-tiny", ["block_size=4"], "'block_size': expected `int` >= 8"),
+        ("pretrain", "pretrain-tiny", ["save_steps=-1"], "'save_steps': expected `int` >= 0"),
+    ],
+)
+def test_dry_run_refuses_every_bad_value_the_run_would(
+    plugin: str, example: str, settings: list[str], expected: str
+) -> None:
+    args = [a for s in settings for a in ("--set", s)]
+    result = run_cli("run", "train", "--plugin", plugin, "--config", f"examples/{example}.yaml", *args, "--dry-run",
+                     cwd=REPO)  # fmt: skip
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert expected in result.stderr and f"--set {settings[0]}" in result.stderr
+
+
+def test_the_run_makes_the_same_checks_on_a_config_built_in_python(tmp_path: Path, events: Any, quick_sft: Any) -> None:
+    from lf_trainer_sft.config import LoraOptions
+
+    # msgspec checks limits only when decoding: the run itself must check a config built in Python
+    with pytest.raises(ConfigError, match=r"'lora.r': expected `int` >= 1, found 0"):
+        SFTTrainer().run(quick_sft(tmp_path / "out", method="lora", lora=LoraOptions(r=0)), events)
+    with pytest.raises(ConfigError, match="'learning_rate': expected `float` > 0"):
+        SFTTrainer().run(quick_sft(tmp_path / "out", learning_rate=0.0), events)
+    assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+# --- a full disk ---------------------------------------------------------------------------------
+
+
+def _fail_on_call(n: int, exc: BaseException, real: Any) -> Any:
+    calls = {"n": 0}
+
+    def writer(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise exc
+        return real(*args, **kwargs)
+
+    return writer
+
+
+def test_disk_full_while_checkpointing_is_a_job_error_and_the_last_checkpoint_survives(
+    tmp_path: Path, events: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], sft_registry: Any
+) -> None:
+    import errno
+
+    import transformers.modeling_utils as mu
+
+    from lf.cli import main
+    from lf_trainer_sft.checkpoints import validate_checkpoint
+
+    out = tmp_path / "out"
+    full = OSError(errno.ENOSPC, "No space left on device")
+    # the weights of the second checkpoint (step 4) hit a full disk; a full disk cannot be made here
+    monkeypatch.setattr(mu, "safe_save_file", _fail_on_call(2, full, mu.safe_save_file))
+    sets = [f"output_dir={out}", f"data={CHAT_DATA}", "max_steps=6", "save_steps=2", "plot=false"]
+    args = ["run", "train", "--plugin", "sft", "--config", str(EXAMPLES / "sft-tiny.yaml")]
+    args += [a for s in sets for a in ("--set", s)]
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    err = " ".join(capsys.readouterr().err.split())
+    assert info.value.code == 7, err
+    assert f"No space left on device while writing {out}/checkpoint-4: free space or choose another output_dir" in err
+    assert "checkpoint-2 (step 2), is intact" in err and "Traceback" not in err and "bug" not in err
+    assert validate_checkpoint(out / "checkpoint-2") == [] and not (out / "checkpoint-4").exists()
+    assert not (out / "lf_output.json").exists()
+    # space freed: the same command resumes from the intact checkpoint and finishes
+    monkeypatch.undo()
+    from lf.config import build_config
+    from lf_trainer_sft.config import SFTConfig
+
+    config = build_config(SFTConfig, file=EXAMPLES / "sft-tiny.yaml", overrides=sets)
+    result = SFTTrainer().run(config, events)
+    assert result.resumed_from == str(out / "checkpoint-2") and result.global_step == 6
+
+
+def test_disk_full_while_saving_the_final_model(
+    tmp_path: Path, events: Any, monkeypatch: pytest.MonkeyPatch, quick_sft: Any
+) -> None:
+    import torch
+
+    from lf.errors import RunError
+
+    out = tmp_path / "out"
+    # torch drops the errno: its writer says only "file write failed"
+    wrapped = RuntimeError("[enforce fail at inline_container.cc:664] . PytorchStreamWriter failed writing file "
+                           "data/0: file write failed")  # fmt: skip
+    monkeypatch.setattr(torch, "save", _fail_on_call(1, wrapped, torch.save))
+    with pytest.raises(RunError) as info:
+        SFTTrainer().run(quick_sft(out, save_steps=0), events)
+    assert info.value.exit_code == 7
+    assert info.value.message == (
+        f"No space left on device while writing the final model into {out}: free space or choose another output_dir."
+    )
+    assert "No complete checkpoint" in (info.value.hint or "")
+    assert not (out / ".tmp-final").exists() and not (out / "lf_output.json").exists()
+
+
+def test_auto_settings_are_resolved_printed_once_and_recorded(tmp_path: Path, events: Any, quick_sft: Any) -> None:
+    out = tmp_path / "out"
+    config = quick_sft(out, method="lora", learning_rate=None, max_steps=2, val_ratio=0.25)
+    assert (config.dtype, config.attn_implementation, config.lora.r, config.resume) == ("auto", None, None, "auto")
+    result = SFTTrainer().run(config, events)
+    said = [text for _, text in events.messages if text.startswith("settings chosen for this run")]
+    assert len(said) == 1
+    parts = [
+        "device cpu", "dtype auto -> float32", "attn_implementation -> sdpa", "learning_rate -> 0.0002",
+        "lora.r -> 8", "lora.alpha -> 16", "lora.target_modules -> k_proj,o_proj,q_proj,v_proj",
+        "resume auto -> none (a fresh start)", "eval_steps -> 2", "chat_template -> the tokenizer's",
+    ]  # fmt: skip
+    assert [p for p in parts if p not in said[0]] == [], said[0]
+    expected = {
+        "device": "cpu", "dtype": "float32", "mixed_precision": "no", "attn_implementation": "sdpa",
+        "learning_rate": 2e-4, "lora.r": 8, "lora.alpha": 16, "model": resolve_model("tiny"),
+    }  # fmt: skip
+    run_record = json.loads((out / "lf_run.json").read_text())
+    assert expected.items() <= run_record["resolved"].items()
+    assert run_record["config"]["dtype"] == "auto"  # the config as given stays next to what it became
+    assert expected.items() <= json.loads((out / "lf_output.json").read_text())["resolved"].items()
+    assert result.artifacts["run_config"] == str(out / "lf_run.json") and "(float32 on cpu)" in result.summary
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["tiny", "examples/data/chat.jsonl", "--max-length", "4"],
+            "--max-length 4: 'max_length': expected `int` >= 16",
+        ),
+        (["./no-model", "examples/data/chat.jsonl"], "the MODEL argument (./no-model): 'model': Model directory not"),
+        (["tiny", "examples/data/chat.jsonl", "--no-plot", "--set", "lora.r=0"], "--set lora.r=0: 'lora.r'"),
+    ],
+)
+def test_friendly_command_errors_name_the_flag(args: list[str], expected: str) -> None:
+    result = run_cli("train", "sft", *args, "--dry-run", cwd=REPO)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert expected in result.stderr

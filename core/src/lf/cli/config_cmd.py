@@ -41,7 +41,7 @@ def check(
     file: Path = typer.Argument(..., help="The YAML or JSON config file."),
     set_: list[str] | None = typer.Option(None, "--set", "-s", help="Overrides to apply, as in `lf run`."),
 ) -> None:
-    """Validate a config file without running anything; prints the resolved config."""
+    """Validate a config file with every check the run makes, without running anything; prints the resolved config."""
     from lf.cli.console import console
     from lf.config import to_yaml
     from lf.runner import resolve

@@ -20,7 +20,9 @@ def run(
     set_: list[str] | None = typer.Option(
         None, "--set", "-s", help="Override one option, e.g. --set lora.r=16 (repeatable)."
     ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and exit without running."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Make every check the run makes, print the resolved config and exit without running."
+    ),
     nproc: int | None = typer.Option(
         None, "--nproc", help="train: run N processes (DDP; gloo on CPU). Default: one per GPU when >1 is visible."
     ),
@@ -36,6 +38,8 @@ def run(
 
     Options come from the config file, then LF_<NAME>_<OPTION> environment variables,
     then --set (the last one wins). `lf config show KIND NAME` prints every option.
+    A bad value is refused before anything runs (exit 3), naming where it came from:
+    FILE:LINE, --set key=value or the LF_* variable.
     Training starts itself under torchrun/accelerate when --nproc N or several GPUs say so.
     """
     if kind == "train" and not dry_run:

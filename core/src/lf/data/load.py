@@ -35,9 +35,9 @@ def _datasets() -> Any:
     return datasets
 
 
-def is_hub_id(source: str) -> bool:
-    """``org/name`` that is not an existing local path."""
-    return bool(_HUB_ID.match(source)) and not Path(source).exists()
+def is_hub_id(source: str | os.PathLike[str]) -> bool:
+    """``org/name`` that is not an existing local path (a ``pathlib.Path`` never is one)."""
+    return isinstance(source, str) and bool(_HUB_ID.match(source)) and not Path(source).exists()
 
 
 def _normalize(fmt: Any, record: dict[str, Any], shape: str) -> dict[str, Any]:
@@ -74,17 +74,20 @@ def check_for_training(path: str | os.PathLike[str], shape: str, format: str | N
 
 
 def load_for_training(
-    source: str,
+    source: str | os.PathLike[str],
     shape: str,
     *,
     format: str | None = None,
     streaming: bool = False,
-    cache_dir: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
     split: str = "train",
 ) -> Any:
-    """A ``datasets.Dataset`` (or ``IterableDataset`` when streaming) in the internal ``shape``."""
+    """A ``datasets.Dataset`` (or ``IterableDataset`` when streaming) in the internal ``shape``.
+
+    ``source`` is a local file (``str`` or ``pathlib.Path``) or a Hugging Face hub id (``org/name``).
+    """
     datasets = _datasets()
-    if is_hub_id(source):
+    if isinstance(source, str) and is_hub_id(source):
         return _load_hub(source, shape, split=split, streaming=streaming, format=format)
     check_for_training(source, shape, format)
     path = str(Path(source).resolve())
@@ -99,7 +102,7 @@ def load_for_training(
     return datasets.Dataset.from_generator(
         iter_normalized,
         gen_kwargs=gen_kwargs,
-        cache_dir=cache_dir,
+        cache_dir=os.fspath(cache_dir) if cache_dir is not None else None,
         fingerprint=hashlib.sha256(key.encode()).hexdigest()[:32],
     )
 

@@ -66,85 +66,7 @@ def compare_vocabularies(student: Any, teacher: Any) -> None:
 
 
 def _trainer_class() -> Any:
-    import torch
-    from transformers import Trainer
-
-    class KDTrainer(Trainer):
-        """A transformers Trainer whose loss distills ``teacher`` into the model."""
-
-        def __init__(self, *args: Any, teacher: Any, settings: DistillConfig, projections: Any, **kwargs: Any):
-            super().__init__(*args, **kwargs)
-            self.teacher = teacher
-            self.settings = settings
-            self.projections = projections
-            self._parts: dict[str, list[float]] = {"kl": [], "ce": [], "hidden_mse": []}
-
-        def create_optimizer(self, model: Any = None) -> Any:
-            optimizer = super().create_optimizer(model) if model is not None else super().create_optimizer()
-            if self.projections is not None and len(self.projections):
-                optimizer.add_param_group({"params": list(self.projections.parameters()), "weight_decay": 0.0})
-            return optimizer
-
-        def compute_loss(
-            self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
-        ) -> Any:
-            labels = inputs.pop("labels")
-            hidden = bool(self.settings.hidden_layers)
-            outputs = model(**inputs, output_hidden_states=hidden)
-            device = outputs.logits.device
-            if next(self.teacher.parameters()).device != device:
-                self.teacher.to(device)
-            if self.projections is not None and next(self.projections.parameters()).device != device:
-                self.projections.to(device)
-            with torch.no_grad():
-                teacher_out = self.teacher(**inputs, output_hidden_states=hidden)
-            vocab = min(outputs.logits.shape[-1], teacher_out.logits.shape[-1])
-            loss, kl, ce = distillation_loss(
-                outputs.logits[..., :vocab],
-                teacher_out.logits[..., :vocab],
-                labels,
-                temperature=self.settings.temperature,
-                alpha=self.settings.alpha,
-            )
-            self._parts["kl"].append(float(kl.detach()))
-            self._parts["ce"].append(float(ce.detach()))
-            if hidden:
-                mask = inputs.get("attention_mask")
-                mses = []
-                for proj, (si, ti) in zip(self.projections, self.settings.hidden_layers, strict=True):
-                    hs, ht = outputs.hidden_states[si], teacher_out.hidden_states[ti]
-                    if mask is not None:
-                        hs, ht = hs[mask.bool()], ht[mask.bool()]
-                    mses.append(torch.nn.functional.mse_loss(proj(hs.float()), ht.float()))
-                feature = torch.stack(mses).mean()
-                self._parts["hidden_mse"].append(float(feature.detach()))
-                loss = loss + self.settings.hidden_weight * feature
-            return (loss, outputs) if return_outputs else loss
-
-        def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-            if "loss" in logs:
-                for key, values in self._parts.items():
-                    if values:
-                        logs[key] = sum(values) / len(values)
-                        values.clear()
-            super().log(logs, start_time)
-
-        def _save_checkpoint(self, model: Any, trial: Any) -> None:
-            super()._save_checkpoint(model, trial)
-            if self.projections is not None and len(self.projections) and self.args.should_save:
-                from safetensors.torch import save_file
-
-                folder = Path(str(self.args.output_dir)) / f"checkpoint-{self.state.global_step}"
-                state = {k: v.detach().cpu().contiguous() for k, v in self.projections.state_dict().items()}
-                save_file(state, str(folder / PROJECTIONS_FILE))
-
-        def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
-            super()._load_from_checkpoint(resume_from_checkpoint, model)
-            path = Path(resume_from_checkpoint) / PROJECTIONS_FILE
-            if self.projections is not None and path.is_file():
-                from safetensors.torch import load_file
-
-                self.projections.load_state_dict(load_file(str(path)))
+    from lf_trainer_distill.kd_trainer import KDTrainer
 
     return KDTrainer
 
@@ -157,10 +79,6 @@ class DistillTrainer(BaseTrainJob):
 
     def run(self, config: DistillConfig, events: Events) -> TrainResult:
         """Train; see :class:`~lf_trainer_distill.config.DistillConfig` for every option."""
-        if config.temperature <= 0:
-            raise ConfigError(f"'temperature' must be positive, found {config.temperature}.")
-        if not 0 <= config.alpha <= 1:
-            raise ConfigError(f"'alpha' must be in [0, 1], found {config.alpha}.")
         self.data_shape = _data_shape(config.data, config.format)
         return super().run(config, events)
 
@@ -170,12 +88,17 @@ class DistillTrainer(BaseTrainJob):
         return super().load_data()
 
     def _load_tokenizer(self, model_path: str) -> Any:
-        from lf_trainer_sft.models import load_tokenizer, resolve_model
+        from lf.models import resolve_model
+        from lf_trainer_sft.models import load_tokenizer
 
         student = load_tokenizer(model_path)
-        self.teacher_path = resolve_model(self.config.teacher)
+        self.teacher_path = resolve_model(self.config.teacher, events=self.events)
         compare_vocabularies(student, load_tokenizer(self.teacher_path))
         return student
+
+    def _resolved_extra(self) -> dict[str, Any]:
+        """Where the teacher was loaded from, and the data shape read from the file."""
+        return {"teacher": self.teacher_path, "data_shape": self.data_shape}
 
     def _data_options(self) -> dict[str, Any]:
         c = self.config

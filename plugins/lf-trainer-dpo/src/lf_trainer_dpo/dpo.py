@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from lf.components import Events, TrainResult
-from lf.errors import ConfigError
 from lf_trainer_dpo.config import DPOConfig, ORPOConfig
 from lf_trainer_sft.runtime import BaseTrainJob
 
@@ -65,23 +64,25 @@ class DPOTrainer(_PreferenceJob):
 
     def run(self, config: DPOConfig, events: Events) -> TrainResult:
         """Train; see :class:`~lf_trainer_dpo.config.DPOConfig` for every option."""
-        if config.beta <= 0:
-            raise ConfigError(f"'beta' must be positive, found {config.beta}.")
-        if not 0 <= config.label_smoothing < 0.5:
-            raise ConfigError(f"'label_smoothing' must be in [0, 0.5), found {config.label_smoothing}.")
-        if config.label_smoothing and config.loss_type != "sigmoid":
-            raise ConfigError(
-                f"label_smoothing applies to the sigmoid loss only, not {config.loss_type}.",
-                hint="Set loss_type: sigmoid, or label_smoothing: 0.",
-            )
-        if config.reference_free and config.ref_model:
-            raise ConfigError("reference_free: true and ref_model exclude each other; choose one.")
         return super().run(config, events)
 
     def _data_options(self) -> dict[str, Any]:
         c = self.config
         reference = "none" if c.reference_free else (c.ref_model or "implicit")
         return {"max_length": c.max_length, "reference": reference}
+
+    def _resolved_extra(self) -> dict[str, Any]:
+        """What the reference model is (``ref_model: null`` leaves it to the method)."""
+        c = self.config
+        if c.reference_free:
+            reference = "none (reference_free)"
+        elif c.ref_model:
+            reference = self.ref_model_path
+        elif c.method == "lora":
+            reference = "the starting policy (the adapter disabled)"
+        else:
+            reference = "a frozen copy of the starting policy"
+        return {"ref_model": reference}
 
     def _build_trainer(self, model: Any, tokenizer: Any, train: Any, evals: Any | None, callbacks: list[Any]) -> Any:
         from trl import DPOConfig as TRLConfig
@@ -99,9 +100,10 @@ class DPOTrainer(_PreferenceJob):
         )
         ref_model = None
         if c.ref_model:
-            from lf_trainer_sft.models import resolve_model
+            from lf.models import resolve_model
 
-            ref_model = self._frozen(resolve_model(c.ref_model))
+            self.ref_model_path = resolve_model(c.ref_model, events=self.events)
+            ref_model = self._frozen(self.ref_model_path)
         elif c.method == "full" and not c.reference_free:
             ref_model = self._frozen(self.model_path)  # the starting weights (an SFT adapter merged in)
         cls = _reference_free_class() if c.reference_free else TRLTrainer
@@ -145,8 +147,6 @@ class ORPOTrainer(_PreferenceJob):
 
     def run(self, config: ORPOConfig, events: Events) -> TrainResult:
         """Train; see :class:`~lf_trainer_dpo.config.ORPOConfig` for every option."""
-        if config.beta <= 0:
-            raise ConfigError(f"'beta' must be positive, found {config.beta}.")
         return super().run(config, events)
 
     def _data_options(self) -> dict[str, Any]:

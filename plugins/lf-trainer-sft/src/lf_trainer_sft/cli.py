@@ -67,8 +67,9 @@ def preview_cmd(
     from lf.cli.console import console
     from lf.data import check_for_training, iter_normalized
     from lf.errors import ConfigError
+    from lf.models import resolve_model
     from lf_trainer_sft.chat import IGNORE, encode_chat, preview_segments
-    from lf_trainer_sft.models import load_tokenizer, resolve_model
+    from lf_trainer_sft.models import load_tokenizer
 
     if train_on not in ("assistant", "all"):
         raise ConfigError(f"--train-on must be assistant or all, found {train_on!r}.")

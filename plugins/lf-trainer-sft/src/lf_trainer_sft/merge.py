@@ -30,6 +30,15 @@ VERIFY_PROMPTS = [
 ]
 
 
+def merge_dtype(base_dir: str, dtype: str) -> str:
+    """The dtype a merge writes: ``dtype``, or with ``auto`` the base model's (float32 when unknown)."""
+    if dtype == "auto":
+        config = Path(base_dir) / "config.json"
+        saved = json.loads(config.read_text(encoding="utf-8")) if config.is_file() else {}
+        dtype = str(saved.get("dtype") or saved.get("torch_dtype") or "float32")
+    return dtype if dtype in TOLERANCE else "float32"
+
+
 def _safetensors_shapes(path: Path) -> dict[str, list[int]]:
     """Tensor name -> shape from a safetensors file's header (no tensor data is read)."""
     with path.open("rb") as f:
@@ -56,7 +65,8 @@ def dir_size(path: str | Path) -> int:
 
 def check_adapter(base: str, adapter: str) -> list[str]:
     """Raise :class:`ConfigError` when ``adapter`` cannot be merged into ``base``; returns warnings."""
-    from lf_trainer_sft.models import adapter_base, quantization_method, resolve_model
+    from lf.models import resolve_model
+    from lf_trainer_sft.models import adapter_base, quantization_method
 
     adapter_dir = Path(adapter)
     if not (adapter_dir / "adapter_config.json").is_file():
@@ -144,57 +154,76 @@ def merge_lora(
     import torch
 
     from lf.atomic import atomic_directory
-    from lf_trainer_sft.models import generation_config, load_tokenizer, resolve_model
+    from lf.models import resolve_model
 
     say = say or (lambda _text: None)
-    warnings = check_adapter(base, adapter)
-    for w in warnings:
+    for w in check_adapter(base, adapter):
         say(f"warning: {w}")
     out_dir = Path(out)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise ConfigError(f"{out} exists and is not empty.", hint="Choose another directory, or pass --overwrite.")
     base_dir = resolve_model(base)
+    target = merge_dtype(base_dir, dtype)
+    say(f"loading {base_dir} and the adapter")
+    peft_model, tokenizer = _load_with_adapter(base_dir, adapter)
+    inputs = _verify_inputs(tokenizer) if verify else None
+    reference = _logits(peft_model, inputs) if inputs is not None else None
+    merged = peft_model.merge_and_unload().to(getattr(torch, target))
+    metrics: dict[str, float] = {}
+    with atomic_directory(out_dir, overwrite=overwrite) as staging:
+        _save_merged(merged, tokenizer, staging)
+        if reference is not None and inputs is not None:
+            say("checking the merged model's logits against base + adapter")
+            metrics.update(_check_logits(staging, inputs, reference, target))
+    return _report(base_dir, adapter, out_dir, target, metrics)
+
+
+def _load_with_adapter(base_dir: str, adapter: str) -> tuple[Any, Any]:
+    """Base (float32) with the adapter attached, in eval mode, and the adapter's (else the base's) tokenizer."""
+    import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    base_config = json.loads((Path(base_dir) / "config.json").read_text(encoding="utf-8"))
-    target = dtype if dtype != "auto" else str(base_config.get("dtype") or base_config.get("torch_dtype") or "float32")
-    if target not in TOLERANCE:
-        target = "float32"
-    say(f"loading {base_dir} and the adapter")
-    from lf_trainer_sft.models import plain_config
+    from lf_trainer_sft.models import load_tokenizer, plain_config
 
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32, **plain_config(base_dir))
     peft_model = PeftModel.from_pretrained(model, adapter)
     peft_model.eval()
     has_tok = (Path(adapter) / "tokenizer_config.json").is_file()
-    tokenizer = load_tokenizer(adapter if has_tok else base_dir)
-    inputs = _verify_inputs(tokenizer) if verify else None
-    reference = _logits(peft_model, inputs) if inputs is not None else None
-    merged = peft_model.merge_and_unload()
-    merged = merged.to(getattr(torch, target))
-    with atomic_directory(out_dir, overwrite=overwrite) as staging:
-        merged.save_pretrained(staging, safe_serialization=True)
-        tokenizer.save_pretrained(staging)
-        if tokenizer.chat_template:
-            (staging / "chat_template.jinja").write_text(tokenizer.chat_template, encoding="utf-8")
-        generation_config(merged, tokenizer).save_pretrained(staging)
-        metrics: dict[str, float] = {}
-        if reference is not None and inputs is not None:
-            say("checking the merged model's logits against base + adapter")
-            reloaded = AutoModelForCausalLM.from_pretrained(staging, dtype=torch.float32).eval()
-            got = _logits(reloaded, inputs)
-            diff = float((got - reference).abs().max())
-            scale = float(reference.abs().max()) or 1.0
-            agree = float((got.argmax(-1) == reference.argmax(-1)).float().mean())
-            metrics.update(max_logit_diff=diff, relative_logit_diff=diff / scale, top1_agreement=agree)
-            if diff / scale > TOLERANCE[target]:
-                raise RunError(
-                    f"The merged model's logits differ from base + adapter by {diff:.4g} "
-                    f"({diff / scale:.2e} relative, tolerance {TOLERANCE[target]:.0e} for {target}); "
-                    "nothing was written.",
-                    hint="Merge into float32 (--dtype float32), or check that the base matches the adapter.",
-                )
+    return peft_model, load_tokenizer(adapter if has_tok else base_dir)
+
+
+def _save_merged(merged: Any, tokenizer: Any, staging: Path) -> None:
+    from lf_trainer_sft.models import generation_config
+
+    merged.save_pretrained(staging, safe_serialization=True)
+    tokenizer.save_pretrained(staging)
+    if tokenizer.chat_template:
+        (staging / "chat_template.jinja").write_text(tokenizer.chat_template, encoding="utf-8")
+    generation_config(merged, tokenizer).save_pretrained(staging)
+
+
+def _check_logits(staging: Path, inputs: Any, reference: Any, target: str) -> dict[str, float]:
+    """Reload the written model and compare its logits with base + adapter; refuse a merge out of tolerance."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    reloaded = AutoModelForCausalLM.from_pretrained(staging, dtype=torch.float32).eval()
+    got = _logits(reloaded, inputs)
+    diff = float((got - reference).abs().max())
+    scale = float(reference.abs().max()) or 1.0
+    agree = float((got.argmax(-1) == reference.argmax(-1)).float().mean())
+    if diff / scale > TOLERANCE[target]:
+        raise RunError(
+            f"The merged model's logits differ from base + adapter by {diff:.4g} "
+            f"({diff / scale:.2e} relative, tolerance {TOLERANCE[target]:.0e} for {target}); "
+            "nothing was written.",
+            hint="Merge into float32 (--dtype float32), or check that the base matches the adapter.",
+        )
+    return {"max_logit_diff": diff, "relative_logit_diff": diff / scale, "top1_agreement": agree}
+
+
+def _report(base_dir: str, adapter: str, out_dir: Path, target: str, metrics: dict[str, float]) -> RunResult:
     size_base, size_after = dir_size(base_dir), dir_size(out_dir)
     size_adapter = sum(dir_size(f) for f in Path(adapter).glob("adapter_*"))
     metrics.update(base_bytes=size_base, adapter_bytes=size_adapter, merged_bytes=size_after)

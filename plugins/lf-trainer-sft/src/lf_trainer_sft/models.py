@@ -1,10 +1,9 @@
-"""Finding, loading and adapting models: shorthands, tokenizers, dtypes, LoRA, QLoRA.
+"""Loading and adapting models: tokenizers, dtypes, LoRA, QLoRA.
 
-Model references a user can give: a local directory; an lf output directory holding a LoRA
-adapter (``adapter_config.json``: its base is loaded and the adapter merged in memory);
-a Hugging Face hub id; or a shorthand - ``tiny`` / ``tiny-teacher`` (tiny random chat
-Llamas built offline, sharing one tokenizer) and ``smollm2`` (the embedded
-SmolLM2-135M-Instruct, see ``lf models fetch``).
+Model references a user can give: whatever :func:`lf.models.resolve_model` accepts (a
+local directory, a hub id, the shorthands ``tiny``, ``tiny-teacher``, ``smollm2``), and an
+lf output directory holding a LoRA adapter (``adapter_config.json``: its base is loaded
+and the adapter merged in memory).
 """
 
 from __future__ import annotations
@@ -14,14 +13,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lf.errors import ConfigError, DependencyMissingError, ModelNotFoundError
-
-#: ``tiny_model`` keyword arguments of each tiny shorthand (same tokenizer for all).
-TINY_MODELS: dict[str, dict[str, int]] = {
-    "tiny": {"hidden_size": 64, "layers": 2, "heads": 4, "kv_heads": 2},
-    "tiny-teacher": {"hidden_size": 128, "layers": 4, "heads": 4, "kv_heads": 2, "seed": 1},
-}
-SHORTHANDS = (*TINY_MODELS, "smollm2")
+from lf.errors import ConfigError, ModelNotFoundError
+from lf.models import SHORTHANDS as SHORTHANDS  # re-exported for older imports (lf-generate)
+from lf.models import TINY_MODELS as TINY_MODELS
+from lf.models import resolve_model as resolve_model
+from lf.models import tiny_model_path as tiny_model_path
 
 #: LoRA target modules by ``config.model_type``.
 LORA_TARGETS: dict[str, list[str]] = {
@@ -61,40 +57,6 @@ LORA_TARGETS: dict[str, list[str]] = {
 QUANTIZED_METHODS = ("bitsandbytes", "gptq", "awq", "compressed-tensors", "fp8", "hqq", "aqlm", "eetq", "quanto")
 
 
-def resolve_model(ref: str) -> str:
-    """A loadable path or hub id for ``ref`` (shorthands are built or fetched on first use)."""
-    if Path(ref).exists():
-        return str(Path(ref))
-    if ref in TINY_MODELS:
-        return str(tiny_model_path(ref))
-    if ref == "smollm2":
-        from lf.models import fetch_embedded
-
-        return str(fetch_embedded("smollm2", quiet=True))
-    if ref.startswith((".", "/", "~")) or ref.count("/") > 1 or ref.endswith((".yaml", ".json")):
-        raise ModelNotFoundError(
-            f"Model directory not found: {ref}",
-            hint=f"Give an existing directory, a hub id (org/name), or a shorthand: {', '.join(SHORTHANDS)}.",
-        )
-    return ref
-
-
-def tiny_model_path(name: str) -> Path:
-    """Build (once, atomically) and return a tiny shorthand model under ``$LARGEFORGE_HOME/models``."""
-    from lf.atomic import atomic_directory
-    from lf.models import home
-    from lf.testing.tiny import tiny_model
-
-    out = home() / "models" / f"lf-{name}"
-    marker = out / ".lf-complete"
-    if not marker.exists():
-        with atomic_directory(out, overwrite=True) as staging:
-            options: dict[str, Any] = dict(TINY_MODELS[name])
-            tiny_model(staging, **options)
-            (staging / ".lf-complete").write_text(name + "\n")
-    return out
-
-
 def adapter_base(path: str) -> str | None:
     """The base model named by a LoRA adapter directory, or None when ``path`` is not an adapter."""
     cfg = Path(path) / "adapter_config.json"
@@ -127,32 +89,6 @@ def torch_dtype(name: str, *, for_training: bool = True) -> Any:
     if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return torch.float32
-
-
-def check_quantization(quantization: str, method: str) -> None:
-    """QLoRA needs LoRA, CUDA and bitsandbytes: say so before anything loads."""
-    if quantization == "none":
-        return
-    if method != "lora":
-        raise ConfigError(
-            f"quantization: {quantization} trains a LoRA adapter on a frozen quantized base (QLoRA); "
-            "it cannot be combined with method: full.",
-            hint="Set method: lora, or quantization: none.",
-        )
-    import torch
-
-    if not torch.cuda.is_available():
-        raise ConfigError(
-            f"quantization: {quantization} (QLoRA) needs a CUDA GPU: bitsandbytes 4/8-bit kernels do not run "
-            "on the CPU, and no CUDA device is visible.",
-            hint="Set quantization: none (plain LoRA works on the CPU), or run on a machine with an NVIDIA GPU.",
-        )
-    import importlib.util
-
-    if importlib.util.find_spec("bitsandbytes") is None:
-        raise DependencyMissingError.for_package(
-            "bitsandbytes", "QLoRA (quantization: 4bit/8bit)", "'lf-trainer-sft[qlora]'"
-        )
 
 
 def load_tokenizer(path: str, chat_template: str | None = None) -> Any:

@@ -40,10 +40,6 @@ class PretrainTrainer(BaseTrainJob):
 
     def run(self, config: PretrainConfig, events: Events) -> TrainResult:
         """Train; see :class:`~lf_trainer_sft.config.PretrainConfig` for every option."""
-        if config.block_size < 8:
-            from lf.errors import ConfigError
-
-            raise ConfigError(f"'block_size' must be at least 8 tokens, found {config.block_size}.")
         return super().run(config, events)
 
     def _data_options(self) -> dict[str, Any]:

@@ -1,32 +1,34 @@
 """The run every LargeForge trainer shares, from checks to the saved output.
 
-Order matters and is the point of this module: cheap config checks, then the data is
-validated and tokenized (bad data stops here), then the output directory and resume
-state are checked (a resume whose model, data or tokenizer changed is refused), and
-only then does the model load. Subclasses supply the data shape, the datasets, the
-model and the TRL trainer; this class does hooks, callbacks, checkpoints, the JSON Lines
-log, the loss curve, out-of-memory handling, the final save and the optional merge.
+Order matters and is the point of this module: every config check (the same as
+``--dry-run``'s), then the data is validated and tokenized (bad data stops here), then the
+output directory and resume state are checked (a resume whose model, data or tokenizer
+changed is refused), and only then does the model load. Before the first step the
+settings left to lf (``auto``/``null``) are resolved, printed and recorded
+(:mod:`lf_trainer_sft.resolved`). Subclasses supply the data shape, the datasets, the model
+and the TRL trainer; this class does hooks and callbacks; :mod:`lf_trainer_sft.outputs`
+the run record, final save, merge and result; :mod:`lf_trainer_sft.guards` out-of-memory
+and full-disk errors.
 """
 
 from __future__ import annotations
 
 import abc
 import contextlib
-import json
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 from lf.components import ComponentSpec, Events, NullEvents, TrainResult
-from lf.errors import ConfigError, DependencyMissingError, OutOfMemoryError
-from lf.plugins import get_registry
+from lf.plugins import Registry, get_registry
 from lf_trainer_sft import checkpoints as ckpt
-from lf_trainer_sft.trainlog import LOG_NAME, read_log, truncate_log
+from lf_trainer_sft.guards import disk_full_guard, oom_guard, quiet_libraries, quiet_trainer
+from lf_trainer_sft.outputs import RUN_FILE, OutputSteps
+from lf_trainer_sft.trainlog import LOG_NAME
 
-RUN_FILE = "lf_run.json"
+__all__ = ["RUN_FILE", "BaseTrainJob", "oom_guard", "quiet_libraries", "rank_info"]
 
 
 def rank_info() -> tuple[int, int]:
@@ -34,7 +36,7 @@ def rank_info() -> tuple[int, int]:
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
-class BaseTrainJob(abc.ABC):
+class BaseTrainJob(OutputSteps, abc.ABC):
     """A training run; subclasses implement the ``_``-prefixed steps."""
 
     #: the component name (hooks receive its spec)
@@ -49,44 +51,62 @@ class BaseTrainJob(abc.ABC):
 
     def run(self, config: Any, events: Events) -> TrainResult:
         """Train as ``config`` says, reporting to ``events``; returns what was written and measured."""
+        self._begin(config, events)
+        train_ds, eval_ds, resume_from = self._prepare()
+        spec, registry = self.spec(), get_registry()
+        model = self._load_with_hooks(spec, registry)
+        callbacks = self._callbacks(spec, registry, has_eval=eval_ds is not None)
+        trainer = self._build_trainer(model, self.tokenizer, train_ds, eval_ds, callbacks)
+        quiet_trainer(trainer)
+        self._record_resolved(trainer, resume_from)
+        self.events.message(self._describe(model, resume_from))
+        with disk_full_guard(config.output_dir, lambda: self._being_written(trainer)), oom_guard(config):
+            output = trainer.train(resume_from_checkpoint=resume_from)
+            eval_metrics = trainer.evaluate() if eval_ds is not None else {}
+        artifacts = self._save_final(trainer, model)
+        result = self._result(trainer, output, eval_metrics, artifacts, resume_from)
+        registry.call_safely("lf_after_train", component=spec, config=config, result=result)
+        return result
+
+    def _begin(self, config: Any, events: Events) -> None:
         self.config = config
         self.rank, self.world_size = rank_info()
         self.is_main = self.rank == 0
         self.events = events if self.is_main else NullEvents()
         self.started = time.time()
+        self.resolved: dict[str, Any] = {}
+        self.fingerprint: dict[str, str] = {}
         quiet_libraries()
+
+    def _prepare(self) -> tuple[Any, Any | None, str | None]:
+        """Checks, data, tokenizer, fingerprint and resume state: everything before the model loads."""
+        c = self.config
         self.check_config()
         train_ds, eval_ds = self.load_data()
-        from lf_trainer_sft.models import resolve_model
+        from lf.models import resolve_model
 
-        self.model_path = resolve_model(config.model)
+        self.model_path = resolve_model(c.model, events=self.events)
         self.tokenizer = self._load_tokenizer(self.model_path)
         train_ds, eval_ds = self._prepare_datasets(train_ds, eval_ds, self.tokenizer)
         self.train_examples = len(train_ds)
-        fingerprint = self._fingerprint()
+        self.has_eval = eval_ds is not None
+        self.fingerprint = self._fingerprint()
         with self._main_first():  # rank 0 cleans up the output directory, the others then read the result
             resume_from = ckpt.choose_resume(
-                config.output_dir,
-                config.resume,
-                fingerprint,
-                overwrite=config.overwrite,
-                say=self._say_main,
-                mutate=self.is_main,
+                c.output_dir, c.resume, self.fingerprint, overwrite=c.overwrite, say=self._say_main, mutate=self.is_main
             )
-            self._start_output(fingerprint, resume_from)
+            self._start_output(self.fingerprint, resume_from)
+        return train_ds, eval_ds, resume_from
 
-        spec = self.spec()
-        registry = get_registry()
-        registry.call_safely("lf_before_model_load", component=spec, config=config)
-        self.events.message(f"loading {config.model} ({self.model_path})")
+    def _load_with_hooks(self, spec: ComponentSpec, registry: Registry) -> Any:
+        c = self.config
+        registry.call_safely("lf_before_model_load", component=spec, config=c)
+        self.events.message(f"loading {c.model} ({self.model_path})")
         model = self._load_model(self.model_path, self.tokenizer)
-        registry.call_safely(
-            "lf_after_model_load", component=spec, config=config, model=model, tokenizer=self.tokenizer
-        )
-        extra = [
-            cb for found in registry.call_safely("lf_train_callbacks", component=spec, config=config) for cb in found
-        ]
+        registry.call_safely("lf_after_model_load", component=spec, config=c, model=model, tokenizer=self.tokenizer)
+        return model
 
+    def _callbacks(self, spec: ComponentSpec, registry: Registry, *, has_eval: bool) -> list[Any]:
         from lf_trainer_sft.callbacks import (
             CheckpointCallback,
             EarlyStoppingCallback,
@@ -94,24 +114,32 @@ class BaseTrainJob(abc.ABC):
             RankReportCallback,
         )
 
-        log_path = Path(config.output_dir) / LOG_NAME
-        self.progress = EventsCallback(self.events, log_path)
-        self.checkpointing = CheckpointCallback(config.output_dir, fingerprint, config.save_total_limit)
+        c = self.config
+        extra = [cb for found in registry.call_safely("lf_train_callbacks", component=spec, config=c) for cb in found]
+        self.progress = EventsCallback(self.events, Path(c.output_dir) / LOG_NAME)
+        self.checkpointing = CheckpointCallback(c.output_dir, self.fingerprint, c.save_total_limit)
         callbacks: list[Any] = [self.progress, self.checkpointing, RankReportCallback(), *extra]
         self.early = None
-        if config.early_stopping_patience > 0 and eval_ds is not None:
-            self.early = EarlyStoppingCallback(config.early_stopping_patience, config.early_stopping_threshold)
+        if c.early_stopping_patience > 0 and has_eval:
+            self.early = EarlyStoppingCallback(c.early_stopping_patience, c.early_stopping_threshold)
             callbacks.append(self.early)
-        trainer = self._build_trainer(model, self.tokenizer, train_ds, eval_ds, callbacks)
-        _quiet_trainer(trainer)
-        self.events.message(self._describe(model, resume_from))
-        with oom_guard(config):
-            output = trainer.train(resume_from_checkpoint=resume_from)
-        eval_metrics = trainer.evaluate() if eval_ds is not None else {}
-        artifacts = self._save_final(trainer, model)
-        result = self._result(trainer, output, eval_metrics, artifacts, resume_from)
-        registry.call_safely("lf_after_train", component=spec, config=config, result=result)
-        return result
+        return callbacks
+
+    def _record_resolved(self, trainer: Any, resume_from: str | None) -> None:
+        """Resolve the ``auto``/``null`` settings, say them once and write them into ``lf_run.json``."""
+        from lf_trainer_sft.resolved import describe, resolve_settings
+
+        self.resolved = resolve_settings(self, trainer, resume_from)
+        self.events.message(describe(self.config, self.resolved))
+        self.write_run_record()
+
+    def _being_written(self, trainer: Any) -> tuple[str, Path | None]:
+        """What a full disk interrupted during training: the checkpoint of this step if it is unfinished."""
+        out = Path(self.config.output_dir)
+        path = out / f"checkpoint-{trainer.state.global_step}"
+        if path.is_dir() and not (path / ckpt.MARKER).is_file():
+            return str(path), path
+        return str(out), None
 
     # -- steps shared by every trainer -------------------------------------------------------------
 
@@ -126,44 +154,10 @@ class BaseTrainJob(abc.ABC):
             return ComponentSpec(kind="train", name=self.component, summary=self.component, impl=impl)
 
     def check_config(self) -> None:
-        """Reject impossible settings before any data or model loads."""
-        c = self.config
-        from lf_trainer_sft.models import check_quantization
+        """Every config check ``--dry-run`` makes (limits and ``validate()``), before any data or model loads."""
+        from lf.config import validate_config
 
-        positive = {
-            "per_device_train_batch_size": c.per_device_train_batch_size,
-            "gradient_accumulation_steps": c.gradient_accumulation_steps,
-            "max_length": c.max_length,
-            "logging_steps": c.logging_steps,
-            "save_total_limit": c.save_total_limit,
-        }
-        for name, value in positive.items():
-            if value < 1:
-                raise ConfigError(f"'{name}' must be at least 1, found {value}.")
-        if not 0 <= c.val_ratio < 1:
-            raise ConfigError(f"'val_ratio' must be in [0, 1), found {c.val_ratio}.")
-        if not 0 <= c.warmup_ratio < 1:
-            raise ConfigError(f"'warmup_ratio' must be in [0, 1), found {c.warmup_ratio}.")
-        if c.save_steps < 0:
-            raise ConfigError(f"'save_steps' must be 0 (only at the end) or more, found {c.save_steps}.")
-        if c.max_steps == 0 or (c.max_steps < 0 and c.num_train_epochs <= 0):
-            raise ConfigError("Nothing to train: set max_steps > 0 or num_train_epochs > 0.")
-        if c.resume not in ("auto", "never") and not Path(c.resume).is_dir():
-            raise ConfigError(
-                f"'resume' must be auto, never or a checkpoint directory; {c.resume!r} is none of them.",
-                hint="resume: auto continues from the latest valid checkpoint in output_dir.",
-            )
-        check_quantization(c.quantization, c.method)
-        import importlib.util
-
-        for backend in c.report_to:
-            module = {"tensorboard": "tensorboard", "wandb": "wandb"}[backend]
-            if importlib.util.find_spec(module) is None and not (
-                backend == "tensorboard" and importlib.util.find_spec("tensorboardX")
-            ):
-                raise DependencyMissingError.for_package(
-                    module, f"report_to: {backend}", f"'lf-trainer-sft[{backend}]'"
-                )
+        validate_config(self.config)
 
     def load_data(self) -> tuple[Any, Any | None]:
         """Validate (bad data stops here, before any model) and load train and eval datasets."""
@@ -181,58 +175,10 @@ class BaseTrainJob(abc.ABC):
         return float(lr) if lr is not None else (2e-4 if self.config.method == "lora" else 2e-5)
 
     def training_args(self, *, has_eval: bool) -> dict[str, Any]:
-        """TrainingArguments keywords common to every trainer."""
-        import torch
+        """TrainingArguments keywords common to every trainer (see :mod:`lf_trainer_sft.trainargs`)."""
+        from lf_trainer_sft.trainargs import training_arguments
 
-        from lf_trainer_sft.models import torch_dtype
-
-        c = self.config
-        dtype = torch_dtype(c.dtype)
-        save_steps = c.save_steps
-        eval_steps = c.eval_steps or save_steps or max(c.logging_steps, 10)
-        args: dict[str, Any] = {
-            "output_dir": c.output_dir,
-            "num_train_epochs": c.num_train_epochs,
-            "max_steps": c.max_steps,
-            "per_device_train_batch_size": c.per_device_train_batch_size,
-            "per_device_eval_batch_size": c.per_device_eval_batch_size,
-            "gradient_accumulation_steps": c.gradient_accumulation_steps,
-            "learning_rate": self.learning_rate(),
-            "weight_decay": c.weight_decay,
-            "warmup_steps": c.warmup_ratio,
-            "lr_scheduler_type": c.lr_scheduler_type,
-            "max_grad_norm": c.max_grad_norm,
-            "optim": c.optim,
-            "seed": c.seed,
-            "gradient_checkpointing": c.gradient_checkpointing,
-            "logging_steps": c.logging_steps,
-            "logging_first_step": True,
-            "save_strategy": "steps" if save_steps > 0 else "no",
-            "save_steps": save_steps if save_steps > 0 else 500,
-            "save_total_limit": None,  # rotation happens after a checkpoint is marked complete
-            "eval_strategy": "steps" if has_eval else "no",
-            "eval_steps": eval_steps,
-            "report_to": list(c.report_to) or "none",
-            "run_name": c.run_name,
-            "disable_tqdm": True,
-            "include_num_input_tokens_seen": "non_padding",
-            "bf16": dtype == torch.bfloat16 and torch.cuda.is_available(),
-            "fp16": dtype == torch.float16 and torch.cuda.is_available(),
-            "dataloader_num_workers": c.dataloader_num_workers,
-            "dataloader_pin_memory": torch.cuda.is_available(),
-            "ddp_find_unused_parameters": False,
-            # TRL 1.16 and transformers 5.19 both rescale the loss by the process count when this is on, which
-            # doubles loss and gradients under DDP; per-rank token averaging (then DDP's mean) is correct.
-            "average_tokens_across_devices": False,
-            "fsdp": c.fsdp,
-        }
-        if c.deepspeed:
-            args["deepspeed"] = c.deepspeed
-        if c.fsdp_config:
-            args["fsdp_config"] = c.fsdp_config
-        if self.world_size > 1 and not torch.cuda.is_available():
-            args["ddp_backend"] = "gloo"
-        return args
+        return training_arguments(self, has_eval=has_eval)
 
     def adapt_model(self, model: Any) -> Any:
         """Attach a LoRA adapter (``method: lora``), preparing a quantized base for QLoRA."""
@@ -256,6 +202,10 @@ class BaseTrainJob(abc.ABC):
 
     def _prepare_datasets(self, train: Any, evals: Any | None, tokenizer: Any) -> tuple[Any, Any | None]:
         return train, evals
+
+    def _resolved_extra(self) -> dict[str, Any]:
+        """Trainer-specific settings chosen for the user (recorded with the others, see :mod:`.resolved`)."""
+        return {}
 
     def _data_options(self) -> dict[str, Any]:
         """Options that shape the training examples (part of the resume fingerprint)."""
@@ -297,24 +247,6 @@ class BaseTrainJob(abc.ABC):
             "adapter": adapter,
         }
 
-    def _start_output(self, fingerprint: dict[str, str], resume_from: str | None) -> None:
-        if not self.is_main:
-            return
-        out = Path(self.config.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        log = out / LOG_NAME
-        if resume_from is None:
-            log.unlink(missing_ok=True)
-        else:
-            step = int(ckpt.read_marker(resume_from).get("step", 0))
-            truncate_log(log, step)
-        import msgspec
-
-        body = {"component": self.component, "config": msgspec.to_builtins(self.config), "fingerprint": fingerprint}
-        from lf.atomic import atomic_write_text
-
-        atomic_write_text(out / RUN_FILE, json.dumps(body, indent=1))
-
     @contextlib.contextmanager
     def _main_first(self) -> Iterator[None]:
         """Run the block on rank 0 first, then on the other ranks (a no-op without a launcher)."""
@@ -340,141 +272,3 @@ class BaseTrainJob(abc.ABC):
             f"training {self.component} on {self.train_examples} examples: {trainable:,} of {total:,} parameters "
             f"trainable ({100 * trainable / max(total, 1):.2f}%){procs}{where}"
         )
-
-    def _save_final(self, trainer: Any, model: Any) -> dict[str, str]:
-        """Save adapter/model, tokenizer, chat template and generation config into output_dir (atomically)."""
-        c = self.config
-        out = Path(c.output_dir)
-        staging = out / ".tmp-final"
-        if self.is_main and staging.exists():
-            shutil.rmtree(staging)
-        trainer.save_model(str(staging))  # every rank calls it (FSDP/DeepSpeed gather); rank 0 writes
-        artifacts: dict[str, str] = {}
-        if not self.is_main:
-            return artifacts
-        from lf_trainer_sft.models import generation_config
-
-        unwrapped = trainer.accelerator.unwrap_model(trainer.model)
-        self.tokenizer.save_pretrained(staging)
-        template = getattr(self.tokenizer, "chat_template", None)
-        if template:
-            (staging / "chat_template.jinja").write_text(template, encoding="utf-8")
-        generation_config(unwrapped, self.tokenizer).save_pretrained(staging)
-        for f in staging.iterdir():
-            os.replace(f, out / f.name)
-        staging.rmdir()
-        artifacts["adapter" if (out / "adapter_config.json").exists() else "model"] = str(out)
-        artifacts["log"] = str(out / LOG_NAME)
-        if c.plot:
-            from lf_trainer_sft.plot import plot_loss
-
-            png = plot_loss(read_log(out / LOG_NAME), out / "loss_curve.png", title=f"{self.component}: {c.model}")
-            if png:
-                artifacts["loss_curve"] = str(png)
-        if c.merge and c.method == "lora":
-            from lf_trainer_sft.merge import merge_lora
-
-            self.events.message("merging the adapter into its base model")
-            report = merge_lora(self.model_path, str(out), str(out / "merged"), dtype=c.merge_dtype, overwrite=True)
-            artifacts["merged"] = str(out / "merged")
-            self.merge_report = report
-        for name, path in artifacts.items():
-            self.events.artifact(name, path)
-        return artifacts
-
-    def _result(
-        self, trainer: Any, output: Any, eval_metrics: dict[str, float], artifacts: dict[str, str], resume: str | None
-    ) -> TrainResult:
-        c = self.config
-        records = read_log(Path(c.output_dir) / LOG_NAME) if self.is_main else []
-        losses = [r["loss"] for r in records if "loss" in r]
-        metrics: dict[str, float] = {"train_loss": float(output.training_loss)}
-        if losses:
-            metrics["first_loss"], metrics["last_loss"] = float(losses[0]), float(losses[-1])
-        if self.progress.tokens_per_s:
-            metrics["tokens_per_s"] = round(sum(self.progress.tokens_per_s) / len(self.progress.tokens_per_s), 1)
-        runtime = output.metrics.get("train_runtime")
-        if runtime:
-            metrics["train_seconds"] = round(float(runtime), 2)
-        for key, value in eval_metrics.items():
-            if isinstance(value, (int, float)) and key in ("eval_loss",):
-                metrics[key] = float(value)
-        for key, value in self._extra_metrics(records).items():
-            metrics[key] = value
-        merge_report = getattr(self, "merge_report", None)
-        if merge_report is not None:
-            metrics.update({f"merge_{k}": v for k, v in merge_report.metrics.items()})
-        if self.early and self.early.stopped_at:
-            metrics["early_stopped_at"] = float(self.early.stopped_at)
-        if self.is_main:
-            done = {"complete": True, "global_step": trainer.state.global_step, "metrics": metrics, "time": time.time()}
-            from lf.atomic import atomic_write_text
-
-            atomic_write_text(Path(c.output_dir) / ckpt.OUTPUT_MARKER, json.dumps(done, indent=1))
-        first, last = metrics.get("first_loss"), metrics.get("last_loss")
-        summary = f"{self.component}: {trainer.state.global_step} steps"
-        if first is not None and last is not None:
-            summary += f", loss {first:.4g} -> {last:.4g}"
-        return TrainResult(
-            output_dir=c.output_dir,
-            metrics=metrics,
-            artifacts=artifacts,
-            summary=summary,
-            global_step=trainer.state.global_step,
-            resumed_from=resume,
-        )
-
-    def _extra_metrics(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        return {}
-
-
-def quiet_libraries() -> None:
-    """Silence the libraries' own progress bars and chatter (``lf -vv`` keeps them)."""
-    import logging
-
-    if logging.getLogger("lf").getEffectiveLevel() <= logging.DEBUG:
-        return
-    import warnings
-
-    import datasets
-    import transformers
-
-    datasets.disable_progress_bars()
-    transformers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
-    warnings.filterwarnings("ignore", message=".*pin_memory.*")
-
-
-def _quiet_trainer(trainer: Any) -> None:
-    """Drop transformers' own printing (lf renders progress through events)."""
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
-    for cb in (PrinterCallback, ProgressCallback):
-        trainer.remove_callback(cb)
-
-
-@contextlib.contextmanager
-def oom_guard(config: Any) -> Iterator[None]:
-    """Turn a device out-of-memory error into :class:`OutOfMemoryError` saying what to change."""
-    import torch
-
-    try:
-        yield
-    except (torch.OutOfMemoryError, RuntimeError) as exc:
-        if not isinstance(exc, torch.OutOfMemoryError) and "out of memory" not in str(exc).lower():
-            raise
-        with contextlib.suppress(Exception):
-            torch.cuda.empty_cache()
-        c = config
-        tips = [
-            f"lower per_device_train_batch_size (now {c.per_device_train_batch_size}) and raise "
-            f"gradient_accumulation_steps (now {c.gradient_accumulation_steps}) to keep the effective batch",
-            f"lower max_length (now {c.max_length})",
-        ]
-        if not c.gradient_checkpointing:
-            tips.append("set gradient_checkpointing: true")
-        if c.method == "full":
-            tips.append("train a LoRA adapter (method: lora)")
-        if c.quantization == "none":
-            tips.append("use QLoRA (method: lora, quantization: 4bit)")
-        raise OutOfMemoryError("The device ran out of memory while training.", hint="; ".join(tips) + ".") from None

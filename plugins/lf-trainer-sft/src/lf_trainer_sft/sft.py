@@ -36,6 +36,17 @@ class SFTTrainer(BaseTrainJob):
             "chat_template": "custom" if c.chat_template else "tokenizer",
         }
 
+    def _resolved_extra(self) -> dict[str, Any]:
+        """Which chat template the run uses (``chat_template: null`` leaves it to the tokenizer)."""
+        from lf_trainer_sft.chat import FALLBACK_CHAT_TEMPLATE
+
+        tok = self.tokenizer
+        if self.config.chat_template:
+            return {"chat_template": "the configured one"}
+        fallbacks = (FALLBACK_CHAT_TEMPLATE, FALLBACK_CHAT_TEMPLATE.replace("<|im_end|>", tok.eos_token or "</s>"))
+        chatml = tok.chat_template in fallbacks
+        return {"chat_template": "ChatML (the tokenizer has none)" if chatml else "the tokenizer's"}
+
     def _prepare_datasets(self, train: Any, evals: Any | None, tokenizer: Any) -> tuple[Any, Any | None]:
         from lf_trainer_sft.chat import tokenize_dataset
 
