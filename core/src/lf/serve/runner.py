@@ -124,11 +124,31 @@ def serve_app(app: Any, options: ServerOptions, *, on_server: Callable[[Any], No
     return round(time.monotonic() - started, 3)
 
 
+def resolve_served_model(config: ServeConfig, events: Events | None = None) -> ServeConfig:
+    """``model: tiny`` / ``smollm2`` (any name :func:`lf.models.resolve_model` knows) for every backend.
+
+    The model becomes the directory the shorthand stands for (built or converted once);
+    clients keep calling it by the shorthand unless ``served_model_name`` says otherwise.
+    """
+    import msgspec
+
+    from lf.models import model_source, resolve_model
+
+    if model_source(config.model) != "shorthand":
+        return config
+    return msgspec.structs.replace(
+        config,
+        model=resolve_model(config.model, events=events),
+        served_model_name=config.served_model_name or config.model,
+    )
+
+
 def run_server(spec: ComponentSpec, config: Any, events: Events) -> RunResult:
     """Serve ``spec``'s backend with ``config`` until interrupted (the runner of the ``serve`` kind)."""
     if not isinstance(config, ServeConfig):
         raise ConfigError(f"The config of the serve component '{spec.name}' must extend lf.serve.ServeConfig.")
     auth = check_service_options(config)
+    config = resolve_served_model(config, events)
     impl = spec.load()
     backend = impl() if isinstance(impl, type) else impl
     validate = getattr(backend, "validate", None)
