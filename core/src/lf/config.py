@@ -267,8 +267,25 @@ def deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]
     return out
 
 
-def to_yaml(config: msgspec.Struct) -> str:
-    """A config instance as YAML (for saving the resolved config next to outputs)."""
+#: Option names whose values are secrets: shown as ``"***"`` by ``to_yaml(redact=True)``.
+SECRET_NAME = re.compile(r"(^|_)(keys?|token|secrets?|passwords?)$")
+
+
+def redact(data: Any) -> Any:
+    """``data`` (builtins) with the values of secret-named options replaced by ``"***"``."""
+    if isinstance(data, dict):
+        return {k: ("***" if v and SECRET_NAME.search(str(k)) else redact(v)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [redact(v) for v in data]
+    return data
+
+
+def to_yaml(config: msgspec.Struct, *, redact_secrets: bool = False) -> str:
+    """A config instance as YAML (for saving the resolved config next to outputs).
+
+    With ``redact_secrets`` (what ``--dry-run`` prints), API keys, tokens and passwords show as ``***``.
+    """
     import yaml
 
-    return str(yaml.safe_dump(msgspec.to_builtins(config), sort_keys=False))
+    data = msgspec.to_builtins(config)
+    return str(yaml.safe_dump(redact(data) if redact_secrets else data, sort_keys=False))

@@ -49,4 +49,4 @@ def check(
     _, cfg = resolve(kind, name, config_file=str(file), overrides=set_ or [])
     console(stderr=True).print(f"[green]ok[/]: {file} is a valid {kind} '{name}' config")
     if cfg is not None:
-        console().print(to_yaml(cfg), markup=False, highlight=False)
+        console().print(to_yaml(cfg, redact_secrets=True), markup=False, highlight=False)

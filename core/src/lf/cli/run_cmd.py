@@ -123,7 +123,9 @@ def execute(
         from lf.config import to_yaml
 
         _, cfg = resolve(kind, name, config_file=config_file, overrides=overrides, flags=flags)
-        console().print(to_yaml(cfg) if cfg is not None else "# (no options)", markup=False, highlight=False)
+        console().print(
+            to_yaml(cfg, redact_secrets=True) if cfg is not None else "# (no options)", markup=False, highlight=False
+        )
         return
     with interruptible(), RichEvents() as events:
         result = run_component(kind, name, config_file=config_file, overrides=overrides, flags=flags, events=events)

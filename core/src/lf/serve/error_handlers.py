@@ -58,8 +58,10 @@ def http_error_response(request: Request[Any, Any, Any], exc: Exception) -> Resp
 def _validation_error(exc: ValidationException) -> InvalidRequestError:
     problems = exc.extra if isinstance(exc.extra, list) else []
     first = problems[0] if problems and isinstance(problems[0], dict) else {}
-    key = first.get("key")
-    return problem_error(str(first.get("message") or exc.detail), str(key) if key else None)
+    key = str(first.get("key") or "")
+    if key == "data" or key.startswith("data."):  # the body itself, as Litestar names it
+        key = key[5:]
+    return problem_error(str(first.get("message") or exc.detail), key or None)
 
 
 def unreadable_body_response(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:

@@ -48,9 +48,15 @@ def wait_ready(url: str, *, timeout: float = 300.0, process: Any = None, interva
 
 @contextlib.contextmanager
 def running_server(
-    app: Any, *, host: str = "127.0.0.1", port: int | None = None, timeout: float = 30.0
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    timeout: float = 30.0,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
 ) -> Iterator[str]:
-    """Serve ``app`` with uvicorn in a background thread; yields its base URL.
+    """Serve ``app`` with uvicorn in a background thread; yields its base URL (``https://`` with a certificate).
 
     Example::
 
@@ -60,13 +66,21 @@ def running_server(
     import uvicorn
 
     port = port or free_port(host)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"lf-test-server-{port}", daemon=True)
     thread.start()
     try:
         wait_for_port(host, port, timeout)
-        yield f"http://{host}:{port}"
+        yield f"{'https' if ssl_certfile else 'http'}://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=timeout)

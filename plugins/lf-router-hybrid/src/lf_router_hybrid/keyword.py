@@ -142,6 +142,12 @@ class KeywordClassifier(BaseClassifier):
             fallback_expert=fallback_expert,
         )
 
+    @property
+    def has_regex(self) -> bool:
+        """Whether some expert has a regex keyword (classification may then take up to ``regex_budget_s``)."""
+        index = getattr(self, "_index", None)
+        return bool(index is not None and index.patterns)
+
     def _rebuild(self, experts: dict[str, ExpertInfo], added: list[ExpertInfo], removed: list[str]) -> None:
         names = list(experts)
         terms: dict[str, list[tuple[int, float, int]]] = {}

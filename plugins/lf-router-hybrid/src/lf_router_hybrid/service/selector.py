@@ -1,10 +1,12 @@
 """Classification off the event loop, batched under load.
 
-The classifier runs in a worker thread so that a neural pass (milliseconds) never blocks
-the requests in flight. Queries that arrive while a pass runs wait and go together in the
-next ``classify_batch`` call: one MiniLM forward for many queries. What costs less than a
+The classifier runs in a worker thread so that a neural pass (milliseconds) - or any
+plugin's classifier, whose cost the router cannot know - never blocks the requests in
+flight. Queries that arrive while a pass runs wait and go together in the next
+``classify_batch`` call: one MiniLM forward for many queries. What costs less than a
 thread hop runs inline: the keyword classifier (microseconds), and a hybrid query settled
-by its keyword fast path.
+by its keyword fast path - unless some expert has a regex keyword, whose searches may take
+up to the classifier's regex budget: then they run in the worker too.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ class Selector:
 
         self.classifier = classifier
         self.max_batch = max_batch
-        self.inline = isinstance(classifier, KeywordClassifier)
-        self._fast = classifier.classify_fast if isinstance(classifier, HybridClassifier) else None
+        self._keyword = classifier if isinstance(classifier, KeywordClassifier) else None
+        self._hybrid = classifier if isinstance(classifier, HybridClassifier) else None
         self._pending: list[Pending] = []
         self._busy = False
         self._limiter = anyio.CapacityLimiter(1)
@@ -39,10 +41,10 @@ class Selector:
 
     async def classify(self, query: str, context: dict[str, Any] | None = None) -> ClassificationResult:
         """The classifier's answer for ``query``."""
-        if self.inline:
-            return self.classifier.classify(query, context)
-        if self._fast is not None:
-            fast = self._fast(query, context)
+        if self._keyword is not None and not self._keyword.has_regex:
+            return self._keyword.classify(query, context)
+        if self._hybrid is not None and not self._hybrid.keyword.has_regex:
+            fast = self._hybrid.classify_fast(query, context)
             if fast is not None:
                 return fast
         future: asyncio.Future[ClassificationResult] = asyncio.get_running_loop().create_future()
