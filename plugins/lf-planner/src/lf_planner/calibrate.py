@@ -190,7 +190,7 @@ def predict(run: ServingRun | TrainingRun, eff: Efficiency, catalog: Catalog) ->
             out["peak_memory_gb"] = mem.total_gb
         return out
     from lf_planner.config import InferenceConfig, LLMWorkloadInput, ModelConfig
-    from lf_planner.inference import _Model, evaluate
+    from lf_planner.inference_replica import ReplicaModel, evaluate
 
     cfg = InferenceConfig(
         workload=LLMWorkloadInput(
@@ -208,7 +208,7 @@ def predict(run: ServingRun | TrainingRun, eff: Efficiency, catalog: Catalog) ->
     )
     sm = run.measured
     dtype, _ = perf.compute_dtype(gpu, run.precision)
-    model = _Model(arch, cfg, gpu, run.tensor_parallel, dtype)
+    model = ReplicaModel(arch, cfg, gpu, run.tensor_parallel, dtype)
     if sm.ttft_ms is not None:
         out["ttft_ms"] = model.ttft_idle * 1000
     if sm.output_tokens_per_s is not None or sm.itl_ms is not None:
