@@ -43,7 +43,7 @@ KINDS: dict[str, tuple[str, str, str]] = {
     ),
     "forecast": (
         "forecast.schema.json",
-        "lf_planner.forecast.run:ForecastResult",
+        "lf_planner.forecast.result:ForecastResult",
         "lf plan forecast output (lf-plan-forecast/v1)",
     ),
 }
