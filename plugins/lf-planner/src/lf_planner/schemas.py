@@ -38,7 +38,7 @@ KINDS: dict[str, tuple[str, str, str]] = {
     ),
     "results": (
         "results.schema.json",
-        "lf_planner.calibrate:ResultsFile",
+        "lf_planner.calibration_runs:ResultsFile",
         "lf plan calibrate RESULTS (lf-plan-results/v1)",
     ),
     "forecast": (
