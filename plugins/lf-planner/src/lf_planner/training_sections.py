@@ -94,7 +94,7 @@ def build_storage(arch: ModelArch, cfg: TrainingConfig, x: Layout) -> TrainingSt
             arch.total_params()
             * (
                 2
-                + memory._optimizer_bytes(
+                + memory.optimizer_bytes_per_param(
                     t.optimizer_type, master=t.master_weights, fp32=t.training_precision == "FP32", arch=arch
                 )
             )
