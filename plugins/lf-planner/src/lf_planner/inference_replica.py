@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from lf_planner import memory, perf
 from lf_planner.architecture import ModelArch
-from lf_planner.common import price_for, r
+from lf_planner.common import price_for, rounded
 from lf_planner.config import InferenceConfig, ModelConfig
 from lf_planner.hardware import GPU, Catalog, Price
 from lf_planner.plans import SLACheck
@@ -194,7 +194,7 @@ def _sla_checks(m: ModelConfig, latency: _Latency) -> list[SLACheck]:
             SLACheck(
                 metric="ttft_p50",
                 target_ms=m.target_latency_p50_ms,
-                estimate_ms=r(latency.ttft_p50 * 1000, 1),
+                estimate_ms=rounded(latency.ttft_p50 * 1000, 1),
                 ok=latency.ttft_p50 * 1000 <= m.target_latency_p50_ms,
             )
         )
@@ -203,7 +203,7 @@ def _sla_checks(m: ModelConfig, latency: _Latency) -> list[SLACheck]:
             SLACheck(
                 metric="ttft_p99",
                 target_ms=m.target_latency_p99_ms,
-                estimate_ms=r(latency.ttft_p99 * 1000, 1),
+                estimate_ms=rounded(latency.ttft_p99 * 1000, 1),
                 ok=latency.ttft_p99 * 1000 <= m.target_latency_p99_ms,
             )
         )
@@ -212,7 +212,7 @@ def _sla_checks(m: ModelConfig, latency: _Latency) -> list[SLACheck]:
             SLACheck(
                 metric="itl",
                 target_ms=m.target_itl_ms,
-                estimate_ms=r(latency.itl * 1000, 2),
+                estimate_ms=rounded(latency.itl * 1000, 2),
                 ok=latency.itl * 1000 <= m.target_itl_ms,
             )
         )

@@ -6,7 +6,7 @@ import math
 
 from lf_planner import memory
 from lf_planner.architecture import ModelArch
-from lf_planner.common import Notes, r
+from lf_planner.common import Notes, rounded
 from lf_planner.config import Constants, InferenceConfig
 from lf_planner.hardware import Catalog
 from lf_planner.inference_replica import Candidate, rank_key
@@ -27,9 +27,12 @@ def build_gpu_resources(cfg: InferenceConfig, c: Candidate) -> InferenceGPUResou
     """Memory per replica, GPUs per replica, replicas."""
     mem_total = c.weights_gb + c.kv_gb + c.overhead_gb
     return InferenceGPUResources(
-        gpu_memory_per_replica_gb=r(mem_total),
+        gpu_memory_per_replica_gb=rounded(mem_total),
         memory_breakdown=MemoryBreakdown(
-            weights_gb=r(c.weights_gb), kv_cache_gb=r(c.kv_gb), overhead_gb=r(c.overhead_gb), total_gb=r(mem_total)
+            weights_gb=rounded(c.weights_gb),
+            kv_cache_gb=rounded(c.kv_gb),
+            overhead_gb=rounded(c.overhead_gb),
+            total_gb=rounded(mem_total),
         ),
         min_gpus_per_replica=c.tp,
         tensor_parallel_size=c.tp,
@@ -58,17 +61,17 @@ def build_throughput(cfg: InferenceConfig, c: Candidate) -> Throughput:
     """Tokens and requests per second, latency, and the SLA checks."""
     w = cfg.workload
     return Throughput(
-        tps_per_replica=r(c.tps, 1),
-        input_tps_per_replica=r(c.cap_rps * w.avg_input_tokens, 1),
-        rps_per_replica=r(c.cap_rps, 3),
-        total_tps_capacity=r(c.tps * c.max_replicas, 1),
-        max_rps_capacity=r(c.cap_rps * c.max_replicas, 3),
+        tps_per_replica=rounded(c.tps, 1),
+        input_tps_per_replica=rounded(c.cap_rps * w.avg_input_tokens, 1),
+        rps_per_replica=rounded(c.cap_rps, 3),
+        total_tps_capacity=rounded(c.tps * c.max_replicas, 1),
+        max_rps_capacity=rounded(c.cap_rps * c.max_replicas, 3),
         recommended_batch_size=c.batch,
         decode_bound="compute" if c.compute_bound else "memory-bandwidth",
-        estimated_ttft_ms=r(c.ttft_p50 * 1000, 1),
-        estimated_ttft_p99_ms=r(c.ttft_p99 * 1000, 1),
-        estimated_itl_ms=r(c.itl * 1000, 2),
-        estimated_e2e_latency_ms=r(c.e2e * 1000, 1),
+        estimated_ttft_ms=rounded(c.ttft_p50 * 1000, 1),
+        estimated_ttft_p99_ms=rounded(c.ttft_p99 * 1000, 1),
+        estimated_itl_ms=rounded(c.itl * 1000, 2),
+        estimated_e2e_latency_ms=rounded(c.e2e * 1000, 1),
         meets_latency_sla=c.meets_sla,
         sla_checks=c.sla or [],
     )
@@ -82,10 +85,10 @@ def build_storage(arch: ModelArch, cfg: InferenceConfig, c: Candidate) -> Infere
     cache = weights_file * c.max_replicas
     logs = w.requests_per_second * 86400 * const.log_bytes_per_request * const.log_retention_days / memory.GB
     return InferenceStorage(
-        model_storage_gb=r(model_store),
-        cache_storage_gb=r(cache),
-        log_storage_gb=r(logs),
-        total_storage_gb=r(model_store + cache + logs),
+        model_storage_gb=rounded(model_store),
+        cache_storage_gb=rounded(cache),
+        log_storage_gb=rounded(logs),
+        total_storage_gb=rounded(model_store + cache + logs),
     )
 
 
@@ -102,10 +105,10 @@ def build_network(cfg: InferenceConfig, c: Candidate) -> Network:
     ha = cfg.service.environment == "prod" or cfg.service.criticality == "high"
     lbs = max(2 if ha else 1, math.ceil(connections / const.connections_per_load_balancer))
     return Network(
-        bandwidth_mbps=r(ingress + egress),
-        ingress_mbps=r(ingress),
-        egress_mbps=r(egress),
-        egress_gb_per_month=r(egress_month),
+        bandwidth_mbps=rounded(ingress + egress),
+        ingress_mbps=rounded(ingress),
+        egress_mbps=rounded(egress),
+        egress_gb_per_month=rounded(egress_month),
         connection_limit=max(connections, 1),
         recommended_load_balancers=lbs,
     )
@@ -121,12 +124,12 @@ def build_scaling(notes: Notes, cfg: InferenceConfig, c: Candidate) -> Scaling:
         recommended_max_replicas=c.max_replicas,
         current_replicas=current,
         replica_change=(c.max_replicas - current) if current is not None else None,
-        auto_scale_rps_threshold=r(cap_plan, 3),
+        auto_scale_rps_threshold=rounded(cap_plan, 3),
         auto_scale_gpu_util_threshold=cfg.gpu.target_gpu_utilization,
-        auto_scale_latency_threshold_ms=r(
+        auto_scale_latency_threshold_ms=rounded(
             m.target_latency_p99_ms or m.target_latency_p50_ms or max(c.ttft_p99 * 1000 * 1.5, 1.0), 1
         ),
-        scale_down_rps_threshold=r(cap_plan * 0.5, 3),
+        scale_down_rps_threshold=rounded(cap_plan * 0.5, 3),
     )
     notes.add(
         ["scaling"],
@@ -170,14 +173,14 @@ def build_cost(
         usd_per_gpu_hour=c.price.usd_per_gpu_hour,
         price_read_on=c.price.read_on,
         price_source=c.price.source,
-        monthly_gpu_cost=r(gpu_month),
-        monthly_gpu_cost_at_max_replicas=r(at_max),
-        cost_per_million_tokens=r(replica_hour / tokens_hour * 1e6, 4),
-        cost_per_million_output_tokens=r(replica_hour / out_hour * 1e6, 4),
-        monthly_storage_cost=r(storage_cost),
-        monthly_network_cost=r(network_cost),
-        monthly_load_balancer_cost=r(lb_cost),
-        monthly_total_cost=r(gpu_month + storage_cost + network_cost + lb_cost),
+        monthly_gpu_cost=rounded(gpu_month),
+        monthly_gpu_cost_at_max_replicas=rounded(at_max),
+        cost_per_million_tokens=rounded(replica_hour / tokens_hour * 1e6, 4),
+        cost_per_million_output_tokens=rounded(replica_hour / out_hour * 1e6, 4),
+        monthly_storage_cost=rounded(storage_cost),
+        monthly_network_cost=rounded(network_cost),
+        monthly_load_balancer_cost=rounded(lb_cost),
+        monthly_total_cost=rounded(gpu_month + storage_cost + network_cost + lb_cost),
     )
 
 
@@ -192,13 +195,13 @@ def build_gpu_comparison(options: dict[str, Candidate], const: Constants) -> lis
             gpus_per_replica=o.tp if o.fits else 0,
             max_replicas=o.max_replicas,
             total_gpus=o.total_gpus if o.fits else 0,
-            tps_per_replica=r(o.tps, 1),
-            estimated_ttft_ms=r(o.ttft_p50 * 1000, 1),
-            estimated_itl_ms=r(o.itl * 1000, 2),
+            tps_per_replica=rounded(o.tps, 1),
+            estimated_ttft_ms=rounded(o.ttft_p50 * 1000, 1),
+            estimated_itl_ms=rounded(o.itl * 1000, 2),
             meets_latency_sla=o.meets_sla if o.fits else None,
             provider=o.price.provider if o.price else None,
             usd_per_gpu_hour=o.price.usd_per_gpu_hour if o.price else None,
-            monthly_gpu_cost=r(cost_o, 0)
+            monthly_gpu_cost=rounded(cost_o, 0)
             if (cost_o := o.monthly_gpu_cost(hours, share)) is not None and o.fits
             else None,
         )
@@ -215,7 +218,7 @@ def build_load_curve(cfg: InferenceConfig, c: Candidate) -> list[LoadPoint]:
     return [
         LoadPoint(
             load_multiplier=s,
-            requests_per_second=r(w.requests_per_second * s, 3),
+            requests_per_second=rounded(w.requests_per_second * s, 3),
             replicas=max(1, math.ceil(w.requests_per_second * s / cap_plan - 1e-9)),
         )
         for s in steps

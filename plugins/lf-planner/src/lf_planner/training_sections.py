@@ -6,7 +6,7 @@ import math
 
 from lf_planner import memory, perf
 from lf_planner.architecture import ModelArch
-from lf_planner.common import Notes, r
+from lf_planner.common import Notes, rounded
 from lf_planner.config import TrainingConfig
 from lf_planner.plans import (
     DataParallelConfig,
@@ -23,13 +23,13 @@ def build_gpu_resources(cfg: TrainingConfig, x: Layout) -> TrainingGPUResources:
     """Memory per GPU by kind, GPUs, nodes and the ZeRO stage."""
     mem = x.mem
     return TrainingGPUResources(
-        gpu_memory_per_gpu_gb=r(mem.total_gb),
-        model_weights_gb=r(mem.weights_gb),
-        gradients_gb=r(mem.gradients_gb),
-        optimizer_states_gb=r(mem.optimizer_gb),
-        activations_gb=r(mem.activations_gb),
-        buffers_gb=r(mem.buffers_gb),
-        activations_without_checkpointing_gb=r(mem.activations_without_checkpointing_gb),
+        gpu_memory_per_gpu_gb=rounded(mem.total_gb),
+        model_weights_gb=rounded(mem.weights_gb),
+        gradients_gb=rounded(mem.gradients_gb),
+        optimizer_states_gb=rounded(mem.optimizer_gb),
+        activations_gb=rounded(mem.activations_gb),
+        buffers_gb=rounded(mem.buffers_gb),
+        activations_without_checkpointing_gb=rounded(mem.activations_without_checkpointing_gb),
         fits_in_memory=x.fits,
         required_gpus=x.gpus,
         recommended_gpu_type=x.gpu.name,
@@ -37,7 +37,7 @@ def build_gpu_resources(cfg: TrainingConfig, x: Layout) -> TrainingGPUResources:
         gpus_per_node=min(cfg.gpu.gpus_per_node, x.gpus),
         num_nodes=x.nodes,
         zero_stage=x.zero,
-        trainable_parameters_billions=r(mem.trainable_params / 1e9, 4),
+        trainable_parameters_billions=rounded(mem.trainable_params / 1e9, 4),
     )
 
 
@@ -61,16 +61,16 @@ def build_metrics(arch: ModelArch, cfg: TrainingConfig, x: Layout, effective: in
         arch, seq_len=t.sequence_length, frozen=t.method != "full", recompute=t.gradient_checkpointing
     )
     return TrainingMetrics(
-        tokens_per_second_per_gpu=r(x.tokens_per_s_gpu, 1),
-        total_tokens_per_second=r(x.total_tps, 1),
+        tokens_per_second_per_gpu=rounded(x.tokens_per_s_gpu, 1),
+        total_tokens_per_second=rounded(x.total_tps, 1),
         steps_per_epoch=steps_epoch,
         total_steps=steps_epoch * t.num_epochs,
         total_tokens=t.dataset_size_tokens * t.num_epochs,
-        step_time_seconds=r(effective * t.sequence_length / x.total_tps, 3),
-        estimated_duration_hours=r(x.hours, 3),
-        estimated_duration_days=r(x.hours / 24, 3),
-        flops_per_token=r(flops, 0),
-        model_flops_utilization=r(eff.training_mfu / (eff.qlora_slowdown if t.method == "qlora" else 1.0), 3),
+        step_time_seconds=rounded(effective * t.sequence_length / x.total_tps, 3),
+        estimated_duration_hours=rounded(x.hours, 3),
+        estimated_duration_days=rounded(x.hours / 24, 3),
+        flops_per_token=rounded(flops, 0),
+        model_flops_utilization=rounded(eff.training_mfu / (eff.qlora_slowdown if t.method == "qlora" else 1.0), 3),
     )
 
 
@@ -104,10 +104,10 @@ def build_storage(arch: ModelArch, cfg: TrainingConfig, x: Layout) -> TrainingSt
         ckpt = x.mem.trainable_params * (4 + 8) / memory.GB
     data_gb = t.dataset_size_tokens * const.dataset_bytes_per_token / memory.GB
     return TrainingStorage(
-        model_checkpoint_gb=r(ckpt),
+        model_checkpoint_gb=rounded(ckpt),
         checkpoints_kept=const.checkpoints_kept,
-        dataset_storage_gb=r(data_gb),
-        total_storage_gb=r(ckpt * const.checkpoints_kept + data_gb),
+        dataset_storage_gb=rounded(data_gb),
+        total_storage_gb=rounded(ckpt * const.checkpoints_kept + data_gb),
     )
 
 
@@ -127,10 +127,10 @@ def build_cost(notes: Notes, cfg: TrainingConfig, x: Layout) -> TrainingCost | N
         usd_per_gpu_hour=x.price.usd_per_gpu_hour,
         price_read_on=x.price.read_on,
         price_source=x.price.source,
-        gpu_cost_per_hour=r(x.price.usd_per_gpu_hour * x.gpus),
-        total_training_cost=r(total),
-        cost_per_epoch=r(total / t.num_epochs),
-        cost_per_million_tokens=r(total / (t.dataset_size_tokens * t.num_epochs) * 1e6, 4),
+        gpu_cost_per_hour=rounded(x.price.usd_per_gpu_hour * x.gpus),
+        total_training_cost=rounded(total),
+        cost_per_epoch=rounded(total / t.num_epochs),
+        cost_per_million_tokens=rounded(total / (t.dataset_size_tokens * t.num_epochs) * 1e6, 4),
     )
     notes.add(
         ["cost"],
@@ -150,11 +150,11 @@ def build_gpu_comparison(options: dict[str, Layout]) -> list[TrainingOption]:
             reason=o.reason,
             gpus=o.gpus,
             zero_stage=o.zero,
-            gpu_memory_per_gpu_gb=r(o.mem.total_gb),
-            estimated_duration_hours=r(o.hours, 2) if o.fits else 0.0,
+            gpu_memory_per_gpu_gb=rounded(o.mem.total_gb),
+            estimated_duration_hours=rounded(o.hours, 2) if o.fits else 0.0,
             provider=o.price.provider if o.price else None,
             usd_per_gpu_hour=o.price.usd_per_gpu_hour if o.price else None,
-            total_training_cost=r(c, 0) if (c := o.cost()) is not None and o.fits else None,
+            total_training_cost=rounded(c, 0) if (c := o.cost()) is not None and o.fits else None,
         )
         for o in sorted(options.values(), key=rank_key)
     ]

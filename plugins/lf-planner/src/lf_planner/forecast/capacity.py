@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lf.errors import ConfigError
-from lf_planner.common import Notes, r
+from lf_planner.common import Notes, rounded
 from lf_planner.config import ForecastConfig
 from lf_planner.forecast.result import Capacity, ForecastPoint
 from lf_planner.forecast.scenarios import scenario_path
@@ -55,8 +55,8 @@ def serving_capacity(
     )
     g = plan.gpu_resources
     return Capacity(
-        sized_for_rps=r(sized, 4),
-        average_rps=r(average, 4),
+        sized_for_rps=rounded(sized, 4),
+        average_rps=rounded(average, 4),
         recommended_gpu_type=g.recommended_gpu_type,
         gpus_per_replica=g.min_gpus_per_replica,
         min_replicas=g.min_replicas,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from lf.errors import ConfigError
-from lf_planner.common import r
+from lf_planner.common import rounded
 from lf_planner.forecast import holtwinters as hw
 from lf_planner.forecast.result import Backtest, Drift
 
@@ -76,8 +76,8 @@ def backtest(y: list[float], period: int, horizon: int, method: str, widen: floa
     return Backtest(
         origins=len(origins),
         horizon_days=h,
-        coverage_p10_p90=r(inside / total, 3) if total else None,
-        mape_pct=r(sum(ape) / len(ape), 2) if ape else None,
+        coverage_p10_p90=rounded(inside / total, 3) if total else None,
+        mape_pct=rounded(sum(ape) / len(ape), 2) if ape else None,
     )
 
 
@@ -91,4 +91,4 @@ def drift(y: list[float], period: int, method: str, threshold: float) -> Drift:
     actual = y[-k:]
     dev = [abs(a - p) / abs(p) * 100 for a, p in zip(actual, predicted, strict=True) if p]
     mean = sum(dev) / len(dev) if dev else 0.0
-    return Drift(flagged=mean > threshold, deviation_pct=r(mean, 2), threshold_pct=threshold, window_days=k)
+    return Drift(flagged=mean > threshold, deviation_pct=rounded(mean, 2), threshold_pct=threshold, window_days=k)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lf.errors import DataError
-from lf_planner.common import Notes, r
+from lf_planner.common import Notes, rounded
 from lf_planner.config import ForecastConfig
 from lf_planner.forecast import holtwinters as hw
 from lf_planner.forecast.capacity import serving_capacity
@@ -137,7 +137,11 @@ def _forecast_points(model: hw.Fit, series: Daily, horizon: int, widen: float) -
     for i, (lo, mid, hi) in enumerate(hw.bands(model, horizon, widen)):
         if nonneg:
             lo, mid, hi = max(lo, 0.0), max(mid, 0.0), max(hi, 0.0)
-        pts.append(ForecastPoint(date=series.day(len(y) + i).isoformat(), p10=r(lo, 4), p50=r(mid, 4), p90=r(hi, 4)))
+        pts.append(
+            ForecastPoint(
+                date=series.day(len(y) + i).isoformat(), p10=rounded(lo, 4), p50=rounded(mid, 4), p90=rounded(hi, 4)
+            )
+        )
     return pts
 
 
@@ -242,11 +246,11 @@ def run_forecast(req: ForecastRequest) -> ForecastResult:
         short_history=short,
         band_widening=widen,
         parameters={
-            "alpha": r(model.alpha, 4),
-            "beta": r(model.beta, 4),
-            "gamma": r(model.gamma, 4),
-            "phi": r(model.phi, 4),
-            "sigma": r(model.sigma, 4),
+            "alpha": rounded(model.alpha, 4),
+            "beta": rounded(model.beta, 4),
+            "gamma": rounded(model.gamma, 4),
+            "phi": rounded(model.phi, 4),
+            "sigma": rounded(model.sigma, 4),
         },
         forecast=pts,
         peak_p90=pts[peak_i].p90,
@@ -257,7 +261,7 @@ def run_forecast(req: ForecastRequest) -> ForecastResult:
         selected_scenario=cfg.scenario,
         budget=budget,
         capacity=capacity,
-        history=[r(v, 4) for v in y],
+        history=[rounded(v, 4) for v in y],
         assumptions=notes.assumptions,
         warnings=notes.warnings,
     )

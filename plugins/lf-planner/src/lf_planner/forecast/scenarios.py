@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lf_planner.common import Notes, r
+from lf_planner.common import Notes, rounded
 from lf_planner.config import ForecastConfig
 from lf_planner.forecast.result import BudgetCheck, ForecastPoint, MonthBudget, Scenario
 
@@ -16,7 +16,13 @@ def build_scenarios(pts: list[ForecastPoint], spike: float) -> list[Scenario]:
         "spike": (f"P90 x {spike:g}: a traffic spike on top of the high end", [p.p90 * spike for p in pts]),
     }
     return [
-        Scenario(name=name, description=desc, peak=r(max(v), 4), mean=r(sum(v) / len(v), 4), total=r(sum(v), 2))  # type: ignore[arg-type]
+        Scenario(
+            name=name,  # type: ignore[arg-type]
+            description=desc,
+            peak=rounded(max(v), 4),
+            mean=rounded(sum(v) / len(v), 4),
+            total=rounded(sum(v), 2),
+        )
         for name, (desc, v) in paths.items()
     ]
 
@@ -44,7 +50,7 @@ def budget_check(cfg: ForecastConfig, metric: str, pts: list[ForecastPoint], not
             MonthBudget(
                 month=i // 30 + 1,
                 start=pts[i].date,
-                forecast=r(total),
+                forecast=rounded(total),
                 budget=cfg.monthly_budget,
                 over=total > cfg.monthly_budget,
             )
