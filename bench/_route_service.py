@@ -223,51 +223,86 @@ def bench_service(calls: int, concurrency: int, seconds: float, litellm: bool) -
         ):
             router = f"http://127.0.0.1:{router_port}"
             wait_ok(router)
-            direct_s, routed_s = added_latency(upstream, router, calls)
-            d50, d99 = percentiles(direct_s)
-            r50, r99 = percentiles(routed_s)
-            print(f"service: {calls} sequential requests each way (alternating), model=general (no classification)")
-            ok50 = "ok" if (r50 - d50) * 1e3 < 1.0 else "over 1 ms"
-            ok99 = "ok" if (r99 - d99) * 1e3 < 5.0 else "over 5 ms"
-            rows += [
-                ("straight to the upstream", f"{d50 * 1e3:.2f} ms", f"{d99 * 1e3:.2f} ms", ""),
-                ("through the router", f"{r50 * 1e3:.2f} ms", f"{r99 * 1e3:.2f} ms", ""),
-                ("  added by the router", f"{(r50 - d50) * 1e3:.2f} ms", f"{(r99 - d99) * 1e3:.2f} ms",
-                 f"p50 {ok50}, p99 {ok99}"),
-            ]  # fmt: skip
-            up_rps, up_failed = throughput(upstream, concurrency, seconds)
-            ours_rps, ours_failed = throughput(router, concurrency, seconds)
-            print(f"service: closed loop, {concurrency} concurrent clients, {seconds:.0f} s each")
-            rows += [
-                (f"upstream alone, {concurrency} concurrent", f"{up_rps:.0f} req/s", "", f"{up_failed} failed"),
-                (f"our router, {concurrency} concurrent", f"{ours_rps:.0f} req/s", "",
-                 f"{ours_failed} failed; {ours_rps / up_rps:.2f}x of the upstream alone"),
-            ]  # fmt: skip
-            if not litellm:
-                return rows
-            exe, why = litellm_bin()
-            if exe is None:
-                print(f"LiteLLM part skipped: {why}")
-                return rows
-            try:
-                with litellm_proxy(exe, upstream, free_port(), work) as lite:
-                    lite_rps, lite_failed = throughput(lite, concurrency, seconds)
-                    with httpx.Client(timeout=30, headers=HEADERS) as client:
-                        lite_s = []
-                        for _ in range(min(calls, 500)):
-                            start = time.perf_counter()
-                            client.post(f"{lite}/v1/chat/completions", json=BODY).raise_for_status()
-                            lite_s.append(time.perf_counter() - start)
-            except RuntimeError as e:
-                print(f"LiteLLM part skipped: {e}")
-                return rows
-            l50, l99 = percentiles(lite_s)
-            verdict = "ok" if ours_rps >= 2 * lite_rps else "under 2x"
-            rows += [
-                (f"LiteLLM proxy, {concurrency} concurrent", f"{lite_rps:.0f} req/s", "", f"{lite_failed} failed"),
-                ("  ratio ours / LiteLLM", f"{ours_rps / lite_rps:.2f}x", "", f"goal >= 2x: {verdict}"),
-                ("through LiteLLM, sequential", f"{l50 * 1e3:.2f} ms", f"{l99 * 1e3:.2f} ms", ""),
-                ("  added by LiteLLM (vs upstream above)", f"{(l50 - d50) * 1e3:.2f} ms", f"{(l99 - d99) * 1e3:.2f} ms",
-                 f"{(l50 - d50) / max(r50 - d50, 1e-6):.1f}x ours at p50"),
-            ]  # fmt: skip
+            latency_rows, direct, routed = _latency_rows(upstream, router, calls)
+            rows += latency_rows
+            throughput_rows, ours_rps = _throughput_rows(upstream, router, concurrency, seconds)
+            rows += throughput_rows
+            if litellm:
+                rows += _litellm_rows(upstream, work, calls, concurrency, seconds, direct, routed, ours_rps)
     return rows
+
+
+def _latency_rows(
+    upstream: str, router: str, calls: int
+) -> tuple[list[tuple[str, ...]], tuple[float, float], tuple[float, float]]:
+    """Sequential p50/p99 straight to the upstream and through the router; also both (p50, p99) pairs."""
+    direct_s, routed_s = added_latency(upstream, router, calls)
+    d50, d99 = percentiles(direct_s)
+    r50, r99 = percentiles(routed_s)
+    print(f"service: {calls} sequential requests each way (alternating), model=general (no classification)")
+    ok50 = "ok" if (r50 - d50) * 1e3 < 1.0 else "over 1 ms"
+    ok99 = "ok" if (r99 - d99) * 1e3 < 5.0 else "over 5 ms"
+    rows: list[tuple[str, ...]] = [
+        ("straight to the upstream", f"{d50 * 1e3:.2f} ms", f"{d99 * 1e3:.2f} ms", ""),
+        ("through the router", f"{r50 * 1e3:.2f} ms", f"{r99 * 1e3:.2f} ms", ""),
+        ("  added by the router", f"{(r50 - d50) * 1e3:.2f} ms", f"{(r99 - d99) * 1e3:.2f} ms",
+         f"p50 {ok50}, p99 {ok99}"),
+    ]  # fmt: skip
+    return rows, (d50, d99), (r50, r99)
+
+
+def _throughput_rows(
+    upstream: str, router: str, concurrency: int, seconds: float
+) -> tuple[list[tuple[str, ...]], float]:
+    """Closed-loop requests/s of the upstream alone and through the router; also the router's."""
+    up_rps, up_failed = throughput(upstream, concurrency, seconds)
+    ours_rps, ours_failed = throughput(router, concurrency, seconds)
+    print(f"service: closed loop, {concurrency} concurrent clients, {seconds:.0f} s each")
+    rows: list[tuple[str, ...]] = [
+        (f"upstream alone, {concurrency} concurrent", f"{up_rps:.0f} req/s", "", f"{up_failed} failed"),
+        (f"our router, {concurrency} concurrent", f"{ours_rps:.0f} req/s", "",
+         f"{ours_failed} failed; {ours_rps / up_rps:.2f}x of the upstream alone"),
+    ]  # fmt: skip
+    return rows, ours_rps
+
+
+def _litellm_rows(
+    upstream: str,
+    work: Path,
+    calls: int,
+    concurrency: int,
+    seconds: float,
+    direct: tuple[float, float],
+    routed: tuple[float, float],
+    ours_rps: float,
+) -> list[tuple[str, ...]]:
+    """The same measurements through a LiteLLM proxy in front of the upstream (none when it cannot run)."""
+    from lf.testing import free_port
+
+    d50, d99 = direct
+    r50 = routed[0]
+    exe, why = litellm_bin()
+    if exe is None:
+        print(f"LiteLLM part skipped: {why}")
+        return []
+    try:
+        with litellm_proxy(exe, upstream, free_port(), work) as lite:
+            lite_rps, lite_failed = throughput(lite, concurrency, seconds)
+            with httpx.Client(timeout=30, headers=HEADERS) as client:
+                lite_s = []
+                for _ in range(min(calls, 500)):
+                    start = time.perf_counter()
+                    client.post(f"{lite}/v1/chat/completions", json=BODY).raise_for_status()
+                    lite_s.append(time.perf_counter() - start)
+    except RuntimeError as e:
+        print(f"LiteLLM part skipped: {e}")
+        return []
+    l50, l99 = percentiles(lite_s)
+    verdict = "ok" if ours_rps >= 2 * lite_rps else "under 2x"
+    return [
+        (f"LiteLLM proxy, {concurrency} concurrent", f"{lite_rps:.0f} req/s", "", f"{lite_failed} failed"),
+        ("  ratio ours / LiteLLM", f"{ours_rps / lite_rps:.2f}x", "", f"goal >= 2x: {verdict}"),
+        ("through LiteLLM, sequential", f"{l50 * 1e3:.2f} ms", f"{l99 * 1e3:.2f} ms", ""),
+        ("  added by LiteLLM (vs upstream above)", f"{(l50 - d50) * 1e3:.2f} ms", f"{(l99 - d99) * 1e3:.2f} ms",
+         f"{(l50 - d50) / max(r50 - d50, 1e-6):.1f}x ours at p50"),
+    ]  # fmt: skip

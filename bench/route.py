@@ -27,6 +27,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from _util import table
 
@@ -129,7 +130,6 @@ def unique_queries(n: int, seed: int = 1) -> list[str]:
 
 
 def bench_neural(threads: int, calls: int) -> list[tuple[str, ...]]:
-    import numpy as np
     import torch
 
     from lf_router_hybrid import NeuralClassifier, default_experts
@@ -155,31 +155,11 @@ def bench_neural(threads: int, calls: int) -> list[tuple[str, ...]]:
     hit = percentiles(latencies(cached.classify, hot, calls))
 
     # The anchor: plain transformers, un-cached, one query per forward.
-    from transformers import AutoModel, AutoTokenizer
-
-    path = str(uncached.embedder.path)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModel.from_pretrained(path).eval()
-
-    def raw(texts: list[str]) -> np.ndarray:
-        batch = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
-        with torch.inference_mode():
-            hidden = model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).float()
-            return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1).numpy()
-
+    raw = _transformers_anchor(str(uncached.embedder.path))
     anchor_cpu: list[float] = []
     anchor = percentiles(latencies(lambda q: raw([q]), queries, calls, anchor_cpu))
     anchor_cpu_p = percentiles(anchor_cpu)
-
-    batch_queries = unique_queries(512, seed=7)
-    start = time.perf_counter()
-    uncached.classify_batch(batch_queries)
-    ours_qps = len(batch_queries) / (time.perf_counter() - start)
-    start = time.perf_counter()
-    for i in range(0, len(batch_queries), 64):
-        raw(batch_queries[i : i + 64])
-    anchor_qps = len(batch_queries) / (time.perf_counter() - start)
+    ours_qps, anchor_qps = _batch_rates(uncached, raw)
     n_ex = sum(len(uncached.exemplars(e.name)) for e in uncached.list_experts())
     print(f"neural: all-MiniLM-L6-v2, {threads} torch thread(s), {len(uncached.list_experts())} experts "
           f"({n_ex} exemplars), loaded in {load_s:.1f} s; load average {load_average()}, {os_cpus()} CPUs")  # fmt: skip
@@ -196,6 +176,37 @@ def bench_neural(threads: int, calls: int) -> list[tuple[str, ...]]:
         ("neural classify_batch, 512 queries", f"{ours_qps:.0f} q/s", "", ""),
         ("  anchor: raw transformers, batches of 64", f"{anchor_qps:.0f} q/s", "", f"{ours_qps / anchor_qps:.2f}x"),
     ]
+
+
+def _transformers_anchor(path: str) -> Callable[[list[str]], Any]:
+    """Unit vectors of texts by plain transformers (mean-pooled, normalized), as sentence-transformers does."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModel.from_pretrained(path).eval()
+
+    def raw(texts: list[str]) -> Any:
+        batch = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
+        with torch.inference_mode():
+            hidden = model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1).numpy()
+
+    return raw
+
+
+def _batch_rates(classifier: Any, raw: Callable[[list[str]], Any]) -> tuple[float, float]:
+    """Queries/s of ``classifier.classify_batch`` and of the anchor in batches of 64, on 512 queries."""
+    batch_queries = unique_queries(512, seed=7)
+    start = time.perf_counter()
+    classifier.classify_batch(batch_queries)
+    ours_qps = len(batch_queries) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for i in range(0, len(batch_queries), 64):
+        raw(batch_queries[i : i + 64])
+    anchor_qps = len(batch_queries) / (time.perf_counter() - start)
+    return ours_qps, anchor_qps
 
 
 def os_cpus() -> int:

@@ -102,6 +102,26 @@ def split(pairs: list[tuple[str, str]], share: float, seed: int) -> tuple[list[t
 
 
 def main() -> int:
+    args = _arguments()
+    where = data_dir()
+    if where is None:
+        print("skipped: CLINC150 not found at ../shared/data/clinc150 (or $LF_CLINC150_DIR)")
+        return 0
+    train, val = load(where / "train.jsonl"), load(where / "val.jsonl")
+    experts = _experts(where)
+    fit, cal = split(train, 0.15, seed=0)
+    n_oos = sum(e == FALLBACK for _, e in val)
+    print(f"CLINC150 from {where}: train {len(train)} (fit {len(fit)}, thresholds {len(cal)}), val {len(val)} "
+          f"({n_oos} out of scope); {len(experts) - 1} domain experts + '{FALLBACK}'")  # fmt: skip
+    rows = _measure_classifiers(args, experts, train, fit, cal, val)
+    print()
+    header = ("classifier", "in-scope acc", "OOS recall", f"goal {GOAL_IN_SCOPE}/{GOAL_OOS}", "fit time", "val/query")
+    print(table(rows, header))
+    print("\nFor scale (issue 5): plain MiniLM k-NN probes reached 0.948 with 0.585 OOS recall, or 0.882 with 0.877.")
+    return 0
+
+
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--train-layers", type=int, default=2)
@@ -110,27 +130,34 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--precision", default="float32", choices=("float32", "int8", "bfloat16"))
     parser.add_argument("--no-anchor", action="store_true", help="skip the untrained MiniLM anchor (saves minutes)")
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    where = data_dir()
-    if where is None:
-        print("skipped: CLINC150 not found at ../shared/data/clinc150 (or $LF_CLINC150_DIR)")
-        return 0
+
+def _experts(where: Path) -> list[Any]:
+    """One expert per CLINC150 domain (described by its intents), plus the fallback."""
     from lf.experts import ExpertConfig
-    from lf_router_hybrid import HybridClassifier, KeywordClassifier, NeuralClassifier
 
-    train, val = load(where / "train.jsonl"), load(where / "val.jsonl")
     domains = json.loads((where / "domains.json").read_text())
     experts = [
         ExpertConfig(name=d, description=f"{d.replace('_', ' ')}: " + ", ".join(i.replace("_", " ") for i in intents))
         for d, intents in domains.items()
     ]
     experts.append(ExpertConfig(name=FALLBACK, description="anything else, out of scope of the other experts"))
-    fit, cal = split(train, 0.15, seed=0)
-    n_oos = sum(e == FALLBACK for _, e in val)
-    print(f"CLINC150 from {where}: train {len(train)} (fit {len(fit)}, thresholds {len(cal)}), val {len(val)} "
-          f"({n_oos} out of scope); {len(experts) - 1} domain experts + '{FALLBACK}'")  # fmt: skip
-    rows = []
+    return experts
+
+
+def _measure_classifiers(
+    args: argparse.Namespace,
+    experts: list[Any],
+    train: list[tuple[str, str]],
+    fit: list[tuple[str, str]],
+    cal: list[tuple[str, str]],
+    val: list[tuple[str, str]],
+) -> list[tuple[str, ...]]:
+    """Fit keyword, the anchor (unless --no-anchor), neural and hybrid; one table row each."""
+    from lf_router_hybrid import HybridClassifier, KeywordClassifier, NeuralClassifier
+
+    rows: list[tuple[str, ...]] = []
 
     def report(name: str, clf: Any, seconds: float) -> None:
         acc, recall, ms = evaluate(clf, val)
@@ -138,13 +165,11 @@ def main() -> int:
         rows.append((name, f"{acc:.3f}", f"{recall:.3f}", ok, f"{seconds:.0f} s", f"{ms:.2f} ms"))
         print(f">> {name}: in-scope {acc:.3f}, OOS recall {recall:.3f}", flush=True)
 
-    events = PrintEvents()
-    kw_options = {"fallback_expert": FALLBACK}
     nn_options = {"fallback_expert": FALLBACK, "k": args.k, "num_threads": args.threads, "precision": args.precision}
 
     # keyword: keywords mined from the whole train split (no thresholds to fit)
     start = time.perf_counter()
-    keyword = KeywordClassifier.from_experts(experts, **kw_options)
+    keyword = KeywordClassifier.from_experts(experts, fallback_expert=FALLBACK)
     keyword.train(train, exclude=[FALLBACK])
     report("keyword (mined from train)", keyword, time.perf_counter() - start)
 
@@ -157,13 +182,8 @@ def main() -> int:
         report("anchor: plain MiniLM k-NN", plain, time.perf_counter() - start)
         del plain
 
-    print(f"neural: fine-tuning the top {args.train_layers} layers for {args.epochs} epochs", flush=True)
     start = time.perf_counter()
-    neural = NeuralClassifier.from_experts(experts, **nn_options)
-    neural.train(fit, epochs=args.epochs, train_layers=args.train_layers, events=events)
-    fitted = neural.fit_thresholds(cal, max_loss=args.max_loss)
-    print(f"   thresholds fitted on {fitted.in_scope} + {fitted.fallback_examples} held-out train queries: "
-          f"in-scope {fitted.in_scope_accuracy:.3f}, OOS recall {fitted.fallback_recall}")  # fmt: skip
+    neural = _fine_tuned_neural(args, experts, fit, cal, nn_options)
     report(f"neural (MiniLM, fine-tuned, {args.precision})", neural, time.perf_counter() - start)
 
     start = time.perf_counter()
@@ -173,12 +193,26 @@ def main() -> int:
     report("hybrid (keyword fast path + neural)", hybrid, time.perf_counter() - start)
     fast = sum(r.detail == "fast-path" for r in hybrid.classify_batch([q for q, _ in val]))
     print(f"   hybrid: {fast / len(val):.0%} of val queries took the keyword fast path")
+    return rows
 
-    print()
-    header = ("classifier", "in-scope acc", "OOS recall", f"goal {GOAL_IN_SCOPE}/{GOAL_OOS}", "fit time", "val/query")
-    print(table(rows, header))
-    print("\nFor scale (issue 5): plain MiniLM k-NN probes reached 0.948 with 0.585 OOS recall, or 0.882 with 0.877.")
-    return 0
+
+def _fine_tuned_neural(
+    args: argparse.Namespace,
+    experts: list[Any],
+    fit: list[tuple[str, str]],
+    cal: list[tuple[str, str]],
+    nn_options: dict[str, Any],
+) -> Any:
+    """The neural classifier fine-tuned on ``fit``, its thresholds fitted on ``cal``."""
+    from lf_router_hybrid import NeuralClassifier
+
+    print(f"neural: fine-tuning the top {args.train_layers} layers for {args.epochs} epochs", flush=True)
+    neural = NeuralClassifier.from_experts(experts, **nn_options)
+    neural.train(fit, epochs=args.epochs, train_layers=args.train_layers, events=PrintEvents())
+    fitted = neural.fit_thresholds(cal, max_loss=args.max_loss)
+    print(f"   thresholds fitted on {fitted.in_scope} + {fitted.fallback_examples} held-out train queries: "
+          f"in-scope {fitted.in_scope_accuracy:.3f}, OOS recall {fitted.fallback_recall}")  # fmt: skip
+    return neural
 
 
 if __name__ == "__main__":

@@ -106,56 +106,66 @@ def worker(
         "seed": 0,
     }
     if kind == "lf":
-        from lf.components import NullEvents
-        from lf_trainer_sft.config import SFTConfig
-        from lf_trainer_sft.sft import SFTTrainer
-
-        config = SFTConfig(
-            model=model,
-            data=str(data),
-            output_dir=str(out),
-            method="full",
-            max_length=max_length,
-            packing=packing,
-            group_by_length=grouped,
-            save_steps=0,
-            plot=False,
-            warmup_ratio=0.0,
-            **common,
-        )
-        result = SFTTrainer().run(config, NullEvents())
-        runtime = result.metrics["train_seconds"]
-        steps = result.global_step
+        runtime, steps = _train_lf(model, data, out, max_length, packing, grouped, common)
     else:
-        from datasets import load_dataset
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        from trl import SFTConfig as TRLConfig
-        from trl import SFTTrainer as TRLTrainer
-
-        tok = AutoTokenizer.from_pretrained(model)
-        net = AutoModelForCausalLM.from_pretrained(model, dtype="float32")
-        args = TRLConfig(
-            output_dir=str(out),
-            max_length=max_length,
-            save_strategy="no",
-            report_to="none",
-            bf16=False,
-            gradient_checkpointing=False,
-            disable_tqdm=True,
-            dataloader_pin_memory=False,
-            **common,
-        )
-        trainer = TRLTrainer(
-            model=net,
-            args=args,
-            train_dataset=load_dataset("json", data_files=str(data))["train"],
-            processing_class=tok,
-        )
-        output = trainer.train()
-        runtime = float(output.metrics["train_runtime"])
-        steps = trainer.state.global_step
+        runtime, steps = _train_trl(model, data, out, max_length, common)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB
     return {"runtime": runtime, "steps": steps, "peak_mib": peak}
+
+
+def _train_lf(
+    model: str, data: Path, out: Path, max_length: int, packing: bool, grouped: bool, common: dict[str, Any]
+) -> tuple[float, int]:
+    """Full fine-tuning with lf's SFT trainer; ``(seconds, optimizer steps)``."""
+    from lf.components import NullEvents
+    from lf_trainer_sft.config import SFTConfig
+    from lf_trainer_sft.sft import SFTTrainer
+
+    config = SFTConfig(
+        model=model,
+        data=str(data),
+        output_dir=str(out),
+        method="full",
+        max_length=max_length,
+        packing=packing,
+        group_by_length=grouped,
+        save_steps=0,
+        plot=False,
+        warmup_ratio=0.0,
+        **common,
+    )
+    result = SFTTrainer().run(config, NullEvents())
+    return result.metrics["train_seconds"], result.global_step
+
+
+def _train_trl(model: str, data: Path, out: Path, max_length: int, common: dict[str, Any]) -> tuple[float, int]:
+    """The same run with TRL's SFTTrainer (the anchor); ``(seconds, optimizer steps)``."""
+    from datasets import load_dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig as TRLConfig
+    from trl import SFTTrainer as TRLTrainer
+
+    tok = AutoTokenizer.from_pretrained(model)
+    net = AutoModelForCausalLM.from_pretrained(model, dtype="float32")
+    args = TRLConfig(
+        output_dir=str(out),
+        max_length=max_length,
+        save_strategy="no",
+        report_to="none",
+        bf16=False,
+        gradient_checkpointing=False,
+        disable_tqdm=True,
+        dataloader_pin_memory=False,
+        **common,
+    )
+    trainer = TRLTrainer(
+        model=net,
+        args=args,
+        train_dataset=load_dataset("json", data_files=str(data))["train"],
+        processing_class=tok,
+    )
+    output = trainer.train()
+    return float(output.metrics["train_runtime"]), trainer.state.global_step
 
 
 def run_worker(

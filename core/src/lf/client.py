@@ -20,130 +20,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from lf import errors
+from lf.client_wire import (
+    RETRY_STATUSES,
+    ClientBase,
+    chat_messages,
+    error_from_response,
+    import_httpx,
+    stream_delta_text,
+    with_text,
+)
 
-_BY_CODE: dict[str, type[errors.LFError]] = {
-    cls.code: cls
-    for cls in (
-        errors.InvalidRequestError,
-        errors.AuthenticationError,
-        errors.ForbiddenError,
-        errors.ModelNotFoundError,
-        errors.PayloadTooLargeError,
-        errors.RateLimitedError,
-        errors.ModelOverloadedError,
-        errors.RequestTimeoutError,
-        errors.InternalError,
-    )
-}
-_BY_STATUS = {cls.http_status: cls for cls in _BY_CODE.values()}
-RETRY_STATUSES = frozenset({429, 502, 503})
+__all__ = ["RETRY_STATUSES", "AsyncInferenceClient", "InferenceClient", "error_from_response"]
 
 
-def _httpx() -> Any:
-    try:
-        import httpx
-    except ImportError:
-        raise errors.missing_dependency("httpx", "lf.client", "'lf-core[client]'") from None
-    return httpx
-
-
-def error_from_response(status: int, body: bytes | str) -> errors.LFError:
-    """The :mod:`lf.errors` exception for an error answer (OpenAI's error shape)."""
-    try:
-        data = json.loads(body)
-        info = data.get("error", data) if isinstance(data, dict) else {}
-    except ValueError:
-        info = {}
-    if not isinstance(info, dict):
-        info = {}
-    message = str(info.get("message") or f"HTTP {status}")
-    cls = _BY_CODE.get(str(info.get("code")), _BY_STATUS.get(status, errors.InternalError))
-    return cls(message, hint=info.get("hint"), details={"status": status, "code": info.get("code")})
-
-
-def _chat_messages(
-    message: str | None, messages: list[dict[str, Any]] | None, system: str | None
-) -> list[dict[str, Any]]:
-    if messages is None and message is None:
-        raise errors.InvalidRequestError("Pass `message` or `messages`.")
-    out = list(messages or [])
-    if system is not None and not any(m.get("role") == "system" for m in out):
-        out.insert(0, {"role": "system", "content": system})
-    if message is not None:
-        out.append({"role": "user", "content": message})
-    return out
-
-
-def _simplify(data: dict[str, Any], chat: bool) -> dict[str, Any]:
-    """Add ``text`` (the first choice's text) to a completion response."""
-    choice = (data.get("choices") or [{}])[0]
-    data["text"] = (choice.get("message") or {}).get("content", "") if chat else choice.get("text", "")
-    data["finish_reason"] = choice.get("finish_reason")
-    return data
-
-
-def _delta(event: dict[str, Any], chat: bool) -> str:
-    if "error" in event:
-        info = event["error"] if isinstance(event["error"], dict) else {}
-        raise _BY_CODE.get(str(info.get("code")), errors.InternalError)(str(info.get("message", "stream failed")))
-    choices = event.get("choices") or []
-    if not choices:
-        return ""
-    return (choices[0].get("delta") or {}).get("content") or "" if chat else choices[0].get("text") or ""
-
-
-class _Base:
-    def __init__(
-        self,
-        base_url: str = "http://127.0.0.1:8000",
-        *,
-        api_key: str | None = None,
-        timeout: float = 60.0,
-        max_retries: int = 3,
-        backoff: float = 0.5,
-        max_backoff: float = 30.0,
-        model: str | None = None,
-    ) -> None:
-        self.base_url = base_url.rstrip("/").removesuffix("/v1")
-        self.api_key = api_key
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self.model = model
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-
-    def _delay(self, attempt: int, retry_after: str | None = None) -> float:
-        if retry_after:
-            try:
-                return min(self.max_backoff, float(retry_after))
-            except ValueError:
-                pass
-        base = min(self.max_backoff, self.backoff * (2**attempt))
-        return float(base * (0.5 + random.random() / 2))
-
-    def _body(self, model: str | None, stream: bool, params: dict[str, Any]) -> dict[str, Any]:
-        chosen = model or self.model
-        body = {k: v for k, v in params.items() if v is not None}
-        body["stream"] = stream
-        if stream:
-            body["stream_options"] = {"include_usage": True}
-        if chosen is not None:
-            body["model"] = chosen
-        return body
-
-    def _retryable(self, exc: Exception) -> bool:
-        httpx = _httpx()
-        return isinstance(exc, (httpx.TransportError, httpx.TimeoutException))
-
-
-class InferenceClient(_Base):
+class InferenceClient(ClientBase):
     """Synchronous client: ``health``, ``models``, ``generate``, ``chat`` and their ``stream_*`` forms.
 
     Args:
@@ -157,7 +52,7 @@ class InferenceClient(_Base):
 
     def __init__(self, base_url: str = "http://127.0.0.1:8000", **kwargs: Any) -> None:
         super().__init__(base_url, **kwargs)
-        self._client = _httpx().Client(base_url=self.base_url, timeout=self.timeout, headers=self._headers)
+        self._client = import_httpx().Client(base_url=self.base_url, timeout=self.timeout, headers=self._headers)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -221,7 +116,7 @@ class InferenceClient(_Base):
     def generate(self, prompt: str, *, model: str | None = None, **params: Any) -> dict[str, Any]:
         """A text completion; the result has ``text``, ``finish_reason``, ``usage`` and OpenAI's fields."""
         body = self._body(self._model(model), False, {"prompt": prompt, **params})
-        return _simplify(self._request("POST", "/v1/completions", body), chat=False)
+        return with_text(self._request("POST", "/v1/completions", body), chat=False)
 
     def chat(
         self,
@@ -233,8 +128,8 @@ class InferenceClient(_Base):
         **params: Any,
     ) -> dict[str, Any]:
         """A chat completion of ``messages`` (plus ``message`` as the last user turn)."""
-        body = self._body(self._model(model), False, {"messages": _chat_messages(message, messages, system), **params})
-        return _simplify(self._request("POST", "/v1/chat/completions", body), chat=True)
+        body = self._body(self._model(model), False, {"messages": chat_messages(message, messages, system), **params})
+        return with_text(self._request("POST", "/v1/chat/completions", body), chat=True)
 
     def stream_generate(self, prompt: str, *, model: str | None = None, **params: Any) -> Iterator[str]:
         """The completion's text, piece by piece as it is generated."""
@@ -251,7 +146,7 @@ class InferenceClient(_Base):
         **params: Any,
     ) -> Iterator[str]:
         """The chat answer, piece by piece as it is generated."""
-        body = self._body(self._model(model), True, {"messages": _chat_messages(message, messages, system), **params})
+        body = self._body(self._model(model), True, {"messages": chat_messages(message, messages, system), **params})
         yield from self._stream("/v1/chat/completions", body, chat=True)
 
     def _stream(self, path: str, body: dict[str, Any], chat: bool) -> Iterator[str]:
@@ -271,7 +166,7 @@ class InferenceClient(_Base):
                             data = line[6:]
                             if data == "[DONE]":
                                 return
-                            text = _delta(json.loads(data), chat)
+                            text = stream_delta_text(json.loads(data), chat)
                             if text:
                                 started = True
                                 yield text
@@ -286,12 +181,12 @@ class InferenceClient(_Base):
             attempt += 1
 
 
-class AsyncInferenceClient(_Base):
+class AsyncInferenceClient(ClientBase):
     """The asyncio twin of :class:`InferenceClient` (same arguments and methods, awaited)."""
 
     def __init__(self, base_url: str = "http://127.0.0.1:8000", **kwargs: Any) -> None:
         super().__init__(base_url, **kwargs)
-        self._client = _httpx().AsyncClient(base_url=self.base_url, timeout=self.timeout, headers=self._headers)
+        self._client = import_httpx().AsyncClient(base_url=self.base_url, timeout=self.timeout, headers=self._headers)
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -346,7 +241,7 @@ class AsyncInferenceClient(_Base):
     async def generate(self, prompt: str, *, model: str | None = None, **params: Any) -> dict[str, Any]:
         """A text completion (see :meth:`InferenceClient.generate`)."""
         body = self._body(await self._model(model), False, {"prompt": prompt, **params})
-        return _simplify(await self._request("POST", "/v1/completions", body), chat=False)
+        return with_text(await self._request("POST", "/v1/completions", body), chat=False)
 
     async def chat(
         self,
@@ -359,8 +254,8 @@ class AsyncInferenceClient(_Base):
     ) -> dict[str, Any]:
         """A chat completion (see :meth:`InferenceClient.chat`)."""
         chosen = await self._model(model)
-        body = self._body(chosen, False, {"messages": _chat_messages(message, messages, system), **params})
-        return _simplify(await self._request("POST", "/v1/chat/completions", body), chat=True)
+        body = self._body(chosen, False, {"messages": chat_messages(message, messages, system), **params})
+        return with_text(await self._request("POST", "/v1/chat/completions", body), chat=True)
 
     async def stream_generate(self, prompt: str, *, model: str | None = None, **params: Any) -> AsyncIterator[str]:
         """The completion's text, piece by piece."""
@@ -379,7 +274,7 @@ class AsyncInferenceClient(_Base):
     ) -> AsyncIterator[str]:
         """The chat answer, piece by piece."""
         chosen = await self._model(model)
-        body = self._body(chosen, True, {"messages": _chat_messages(message, messages, system), **params})
+        body = self._body(chosen, True, {"messages": chat_messages(message, messages, system), **params})
         async for piece in self._stream("/v1/chat/completions", body, chat=True):
             yield piece
 
@@ -400,7 +295,7 @@ class AsyncInferenceClient(_Base):
                             data = line[6:]
                             if data == "[DONE]":
                                 return
-                            text = _delta(json.loads(data), chat)
+                            text = stream_delta_text(json.loads(data), chat)
                             if text:
                                 started = True
                                 yield text

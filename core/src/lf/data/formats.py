@@ -21,6 +21,15 @@ from typing import Any, ClassVar
 
 import msgspec
 
+from lf.data.record_types import (
+    AlpacaRecord,
+    DPORecord,
+    MessagesRecord,
+    PromptResponseRecord,
+    ShareGPTRecord,
+    TextRecord,
+)
+
 Message = dict[str, str]
 
 CHAT_ROLES = ("system", "user", "assistant", "tool")
@@ -47,52 +56,6 @@ class Preference(msgspec.Struct, kw_only=True):
     prompt: list[Message]
     chosen: list[Message]
     rejected: list[Message]
-
-
-# --- typed record shapes (validation + fast decoding) --------------------------------------------
-
-
-class _MessageT(msgspec.Struct):
-    role: str
-    content: str | list[dict[str, Any]] | None = None
-
-
-class _AlpacaT(msgspec.Struct):
-    instruction: str
-    output: str
-    input: str = ""
-    system: str | None = None
-
-
-class _ShareGPTTurn(msgspec.Struct):
-    value: str
-    from_: str = msgspec.field(name="from")
-
-
-class _ShareGPTT(msgspec.Struct):
-    conversations: list[_ShareGPTTurn]
-    system: str | None = None
-
-
-class _MessagesT(msgspec.Struct):
-    messages: list[_MessageT]
-
-
-class _PromptResponseT(msgspec.Struct):
-    prompt: str
-    response: str
-    system: str | None = None
-
-
-class _DPOT(msgspec.Struct):
-    prompt: str | list[_MessageT]
-    chosen: str | list[_MessageT]
-    rejected: str | list[_MessageT]
-    system: str | None = None
-
-
-class _TextT(msgspec.Struct):
-    text: str
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -214,7 +177,7 @@ class AlpacaFormat(ChatFormat):
 
     name = "alpaca"
     summary = "instruction / input / output records (Stanford Alpaca)"
-    record_type = _AlpacaT
+    record_type = AlpacaRecord
     keys = ("instruction", "output")
 
     def typed_messages(self, typed: Any) -> list[Message]:
@@ -253,7 +216,7 @@ class ShareGPTFormat(ChatFormat):
 
     name = "sharegpt"
     summary = "conversations of {from, value} turns (ShareGPT, Vicuna)"
-    record_type = _ShareGPTT
+    record_type = ShareGPTRecord
     keys = ("conversations",)
 
     def typed_messages(self, typed: Any) -> list[Message]:
@@ -274,7 +237,7 @@ class MessagesFormat(ChatFormat):
 
     name = "messages"
     summary = "OpenAI chat messages [{role, content}]"
-    record_type = _MessagesT
+    record_type = MessagesRecord
     keys = ("messages",)
 
     def typed_messages(self, typed: Any) -> list[Message]:
@@ -291,7 +254,7 @@ class PromptResponseFormat(ChatFormat):
 
     name = "prompt-response"
     summary = "prompt / response pairs with an optional system prompt"
-    record_type = _PromptResponseT
+    record_type = PromptResponseRecord
     keys = ("prompt", "response")
 
     def detect(self, record: Mapping[str, Any]) -> bool:
@@ -328,7 +291,7 @@ class DPOFormat(DataFormat):
     name = "dpo"
     shape = "preference"
     summary = "preference triples prompt / chosen / rejected (strings or message lists)"
-    record_type = _DPOT
+    record_type = DPORecord
     keys = ("prompt", "chosen", "rejected")
 
     def to_preference(self, record: Mapping[str, Any]) -> Preference:
@@ -400,7 +363,7 @@ class TextFormat(DataFormat):
     name = "text"
     shape = "text"
     summary = "raw text for continued pretraining"
-    record_type = _TextT
+    record_type = TextRecord
     keys = ("text",)
 
     def to_text(self, record: Mapping[str, Any]) -> str:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from lf_evaluate.config import PerplexityResult
 
 GROUP_HELP = "Evaluate models: perplexity on held-out text (benchmarks and comparisons plug in here too)."
 
@@ -46,10 +50,7 @@ def perplexity(
       lf evaluate perplexity out/model --data heldout.jsonl
       lf evaluate perplexity out/model-awq --data notes.txt --max-length 512 --json
     """
-    import msgspec
-
-    from lf.atomic import atomic_write_bytes
-    from lf.cli.console import RichEvents, console, interruptible, print_json
+    from lf.cli.console import RichEvents, interruptible
     from lf.config import convert
     from lf_evaluate.config import PerplexityConfig
     from lf_evaluate.perplexity import run
@@ -69,6 +70,16 @@ def perplexity(
     )
     with interruptible(), RichEvents() as events:
         result = run(config, events)
+    _emit(result, output, as_json)
+
+
+def _emit(result: PerplexityResult, output: Path | None, as_json: bool) -> None:
+    """Write the result as JSON to ``output`` (when given), then print it as JSON or as one line."""
+    import msgspec
+
+    from lf.atomic import atomic_write_bytes
+    from lf.cli.console import console, print_json
+
     if output is not None:
         atomic_write_bytes(output, msgspec.json.format(msgspec.json.encode(result), indent=2) + b"\n")
     if as_json:

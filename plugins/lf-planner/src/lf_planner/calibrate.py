@@ -2,10 +2,10 @@
 
 The results file (``lf-plan-results/v1``, schema: ``lf plan schema results``) lists serving runs
 (TTFT, ITL, output tokens/s) and training runs (tokens/s per GPU, peak memory) with the setup
-that produced them. ``predict`` gives the planner's estimate for each measurement with the
-current factors; ``calibrate`` fits the factors the measurements inform (log-error least squares,
-pure Python) and reports the error before and after. The published-measurements table of the
-tests uses the same format.
+that produced them (``calibration_runs``). ``predict`` gives the planner's estimate for each
+measurement with the current factors (``calibration_predict``); ``calibrate`` fits the factors the
+measurements inform (log-error least squares, pure Python) and reports the error before and after.
+The published-measurements table of the tests uses the same format.
 """
 
 from __future__ import annotations
@@ -13,93 +13,47 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import msgspec
 
 from lf.errors import ConfigError, DataError
-from lf_planner import memory, perf
-from lf_planner.architecture import ModelArch, resolve
-from lf_planner.config import Efficiency, PosFloat, PosInt
+from lf_planner.calibration_predict import compare, measurements, predict
+from lf_planner.calibration_runs import (
+    RESULTS_FORMAT,
+    ModelRef,
+    ResultsFile,
+    ServingMeasured,
+    ServingRun,
+    TrainingMeasured,
+    TrainingRun,
+    load_results,
+)
+from lf_planner.config import Efficiency
 from lf_planner.hardware import Catalog, load_catalog
 
-RESULTS_FORMAT = "lf-plan-results/v1"
+__all__ = [
+    "EFFICIENCY_FORMAT",
+    "RESULTS_FORMAT",
+    "CalibrationResult",
+    "Comparison",
+    "ModelRef",
+    "ResultsFile",
+    "ServingMeasured",
+    "ServingRun",
+    "TrainingMeasured",
+    "TrainingRun",
+    "calibrate",
+    "compare",
+    "emit_calibration",
+    "load_results",
+    "measurements",
+    "predict",
+    "read_efficiency",
+    "run_calibration",
+]
+
 EFFICIENCY_FORMAT = "lf-plan-efficiency/v1"
-
-
-class ModelRef(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """The model of a run: a size, or a directory / config.json / known name."""
-
-    model_size_billions: float | None = None
-    model_path: str | None = None
-
-
-class ServingMeasured(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """What a serving benchmark measured (any subset)."""
-
-    output_tokens_per_s: Annotated[PosFloat | None, msgspec.Meta(description="Output tokens/s of one replica.")] = None
-    ttft_ms: Annotated[PosFloat | None, msgspec.Meta(description="Time to first token, ms.")] = None
-    itl_ms: Annotated[PosFloat | None, msgspec.Meta(description="Time between output tokens, ms.")] = None
-
-
-class ServingRun(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, tag_field="kind", tag="serving"):
-    """One serving measurement and its setup."""
-
-    name: str = ""
-    source: str = ""
-    model: ModelRef
-    gpu_type: str
-    tensor_parallel: Annotated[int, msgspec.Meta(gt=0)] = 1
-    precision: Literal["FP32", "FP16", "BF16", "FP8", "INT8", "INT4"] = "BF16"
-    kv_cache_precision: Literal["FP32", "FP16", "BF16", "FP8", "INT8"] | None = None
-    input_tokens: Annotated[int, msgspec.Meta(gt=0)]
-    output_tokens: Annotated[int, msgspec.Meta(gt=0)]
-    batch_size: Annotated[
-        PosInt | None, msgspec.Meta(description="Concurrent sequences; empty: as many as the KV cache holds.")
-    ] = None
-    measured: ServingMeasured
-
-
-class TrainingMeasured(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """What a training run measured (any subset)."""
-
-    tokens_per_s_per_gpu: PosFloat | None = None
-    peak_memory_gb: Annotated[
-        PosFloat | None, msgspec.Meta(description="Peak allocated memory per GPU, GB (1e9 B).")
-    ] = None
-
-
-class TrainingRun(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, tag_field="kind", tag="training"):
-    """One training measurement and its setup."""
-
-    name: str = ""
-    source: str = ""
-    model: ModelRef
-    gpu_type: str
-    num_gpus: Annotated[int, msgspec.Meta(gt=0)] = 1
-    gpus_per_node: Annotated[int, msgspec.Meta(gt=0)] = 8
-    precision: Literal["FP32", "FP16", "BF16", "FP8"] = "BF16"
-    base_precision: Literal["FP32", "FP16", "BF16"] = "BF16"
-    method: Literal["full", "lora", "qlora"] = "full"
-    sequence_length: Annotated[int, msgspec.Meta(gt=0)]
-    micro_batch_size: Annotated[int, msgspec.Meta(gt=0)] = 1
-    gradient_checkpointing: bool = False
-    optimizer: Literal["Adam", "AdamW", "Adam8bit", "Adafactor", "SGD"] = "AdamW"
-    master_weights: bool = True
-    lora_rank: int = 16
-    lora_targets: list[str] = msgspec.field(default_factory=lambda: ["all-linear"])
-    zero_stage: Literal[0, 1, 2, 3] = 0
-    flash_attention: bool = True
-    chunked_loss: bool = False
-    measured: TrainingMeasured
-
-
-class ResultsFile(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """``lf-plan-results/v1``: measured runs."""
-
-    format: Literal["lf-plan-results/v1"] = "lf-plan-results/v1"
-    description: str = ""
-    runs: list[ServingRun | TrainingRun]
 
 
 class Comparison(msgspec.Struct, kw_only=True):
@@ -124,118 +78,6 @@ class CalibrationResult(msgspec.Struct, kw_only=True):
     mean_abs_error_before_pct: float
     mean_abs_error_after_pct: float
     comparisons: list[Comparison]
-
-
-def load_results(path: str | Path) -> ResultsFile:
-    """Read and validate a results file."""
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise DataError(f"Cannot read {p}: {exc.strerror or exc}.") from exc
-    try:
-        json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{p}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from exc
-    try:
-        return msgspec.json.decode(raw, type=ResultsFile)
-    except msgspec.ValidationError as exc:
-        raise DataError(
-            f"{p}: not a valid {RESULTS_FORMAT} file: {exc}",
-            hint="Each run needs kind (serving or training), model, gpu_type, its setup and 'measured' "
-            "(see `lf plan schema results`).",
-        ) from None
-
-
-def _arch(ref: ModelRef) -> ModelArch:
-    return resolve(ref.model_size_billions, ref.model_path)
-
-
-def predict(run: ServingRun | TrainingRun, eff: Efficiency, catalog: Catalog) -> dict[str, float]:
-    """The planner's estimate for every metric ``run`` measured."""
-    arch = _arch(run.model)
-    gpu = catalog.gpu(run.gpu_type)
-    out: dict[str, float] = {}
-    if isinstance(run, TrainingRun):
-        m = run.measured
-        if m.tokens_per_s_per_gpu is not None:
-            dtype, _ = perf.compute_dtype(gpu, run.precision, training=True)
-            tps = perf.training_tokens_per_second(
-                arch, gpu, eff, dtype=dtype, seq_len=run.sequence_length, method=run.method,
-                recompute=run.gradient_checkpointing,
-            )  # fmt: skip
-            if run.num_gpus > run.gpus_per_node:
-                tps *= eff.multi_node_scaling
-            out["tokens_per_s_per_gpu"] = tps
-        if m.peak_memory_gb is not None:
-            mem = memory.training_memory(
-                arch,
-                method=run.method,
-                precision=run.precision,
-                base_precision=run.base_precision,
-                optimizer=run.optimizer,
-                master_weights=run.master_weights,
-                micro_batch=run.micro_batch_size,
-                seq_len=run.sequence_length,
-                checkpointing=run.gradient_checkpointing,
-                flash_attention=run.flash_attention,
-                zero_stage=run.zero_stage,
-                dp=run.num_gpus,
-                lora_rank=run.lora_rank,
-                targets=memory.lora_targets(run.lora_targets),
-                lora_dropout=0.0,
-                logits_bytes=eff.loss_logits_bytes,
-                chunked_loss=run.chunked_loss,
-            )
-            out["peak_memory_gb"] = mem.total_gb
-        return out
-    from lf_planner.config import InferenceConfig, LLMWorkloadInput, ModelConfig
-    from lf_planner.inference import _Model, evaluate
-
-    cfg = InferenceConfig(
-        workload=LLMWorkloadInput(
-            requests_per_second=1.0, avg_input_tokens=run.input_tokens, avg_output_tokens=run.output_tokens
-        ),
-        model=ModelConfig(
-            model_size_billions=run.model.model_size_billions,
-            model_path=run.model.model_path,
-            precision=run.precision,
-            kv_cache_precision=run.kv_cache_precision,
-            context_window=run.input_tokens + run.output_tokens,
-            batch_size=run.batch_size,
-        ),
-        efficiency=eff,
-    )
-    sm = run.measured
-    dtype, _ = perf.compute_dtype(gpu, run.precision)
-    model = _Model(arch, cfg, gpu, run.tensor_parallel, dtype)
-    if sm.ttft_ms is not None:
-        out["ttft_ms"] = model.ttft_idle * 1000
-    if sm.output_tokens_per_s is not None or sm.itl_ms is not None:
-        c = evaluate(arch, cfg, gpu, run.tensor_parallel, catalog)
-        if not c.fits:
-            raise DataError(f"run {run.name or run.gpu_type}: the model does not fit ({c.reason}).")
-        if sm.output_tokens_per_s is not None:
-            out["output_tokens_per_s"] = c.tps
-        if sm.itl_ms is not None:
-            out["itl_ms"] = model.itl(c.batch) * 1000
-    return out
-
-
-def measurements(run: ServingRun | TrainingRun) -> dict[str, float]:
-    """The measured values of ``run`` by metric."""
-    return {k: v for k, v in msgspec.to_builtins(run.measured).items() if v is not None}
-
-
-def compare(results: ResultsFile, eff: Efficiency, catalog: Catalog) -> list[tuple[str, str, float, float]]:
-    """``(run, metric, measured, estimated)`` for every measurement."""
-    rows = []
-    for i, run in enumerate(results.runs):
-        name = run.name or f"run {i + 1}"
-        estimates = predict(run, eff, catalog)
-        for metric, value in measurements(run).items():
-            rows.append((name, metric, value, estimates[metric]))
-    return rows
 
 
 #: Which factors each metric informs, with their bounds.

@@ -20,7 +20,7 @@ def planner_version() -> str:
         return "0+unknown"
 
 
-def r(value: float, digits: int = 2) -> float:
+def rounded(value: float, digits: int = 2) -> float:
     """Round for output (deterministic, readable); tiny values keep 3 significant digits."""
     if value == 0 or not math.isfinite(value):
         return float(value)
@@ -34,8 +34,8 @@ def model_info(arch: ModelArch, precision: str, kv_precision: str | None, *, nf4
     w = memory.weights(arch, precision, nf4=nf4)
     return ModelInfo(
         name=arch.name,
-        parameters_billions=r(arch.total_params() / 1e9, 3),
-        active_parameters_billions=r(arch.active_params() / 1e9, 3),
+        parameters_billions=rounded(arch.total_params() / 1e9, 3),
+        active_parameters_billions=rounded(arch.active_params() / 1e9, 3),
         architecture=arch.describe(),
         architecture_source=arch.source,
         layers=arch.n_layers,
@@ -44,8 +44,8 @@ def model_info(arch: ModelArch, precision: str, kv_precision: str | None, *, nf4
         kv_heads=arch.n_kv_heads,
         head_dim=arch.head_dim,
         vocab_size=arch.vocab,
-        weight_bytes_per_parameter=r(w.total_gb * 1e9 / arch.total_params(), 3),
-        kv_cache_bytes_per_token=r(memory.kv_cache_bytes_per_token(arch, precision, kv_precision), 1),
+        weight_bytes_per_parameter=rounded(w.total_gb * 1e9 / arch.total_params(), 3),
+        kv_cache_bytes_per_token=rounded(memory.kv_cache_bytes_per_token(arch, precision, kv_precision), 1),
     )
 
 

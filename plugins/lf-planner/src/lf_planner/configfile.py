@@ -208,59 +208,69 @@ def template(mode: str) -> dict[str, Any]:
         "constants": msgspec.to_builtins(Constants()),
     }
     if mode == "inference":
-        return {
-            "mode": "inference",
-            "workload": {
-                "requests_per_second": 10.0,
-                "avg_input_tokens": 500,
-                "avg_output_tokens": 200,
-                "peak_load_multiplier": 1.5,
-                "growth_rate": 20.0,
-            },
-            "model": {
-                "model_size_billions": 70,
-                "precision": "FP16",
-                "context_window": 8192,
-                "target_latency_p50_ms": 300,
-                "target_latency_p99_ms": 1500,
-            },
-            "gpu": {"gpu_type": "A100-80GB", "target_gpu_utilization": 0.7, "current_replicas": 2},
-            "service": {
-                "service_id": "chat-api",
-                "service_name": "Chat API Service",
-                "team_id": "team_platform",
-                "environment": "prod",
-                "criticality": "high",
-                "cloud_provider": "aws",
-                "region": "us-east-1",
-            },
-            "options": {"include_cost": True, "output_file": "capacity_plan.json"},
-            **common,
-        }
+        return _inference_template(common)
     if mode == "training":
-        return {
-            "mode": "training",
-            "training": {
-                "dataset_size_tokens": 1_000_000_000,
-                "sequence_length": 4096,
-                "num_epochs": 3,
-                "global_batch_size": 64,
-                "micro_batch_size": 1,
-                "optimizer_type": "AdamW",
-                "gradient_checkpointing": True,
-                "training_precision": "BF16",
-                "method": "full",
-            },
-            "model": {"model_size_billions": 70, "precision": "BF16"},
-            "gpu": {"gpu_type": "H100-80GB", "target_gpu_utilization": 0.85},
-            "service": {
-                "service_id": "finetuning-job-001",
-                "team_id": "team_ml",
-                "environment": "prod",
-                "cloud_provider": "aws",
-                "region": "us-east-1",
-            },
-            "options": {"include_cost": True, "output_file": "training_plan.json"},
-            **common,
-        }
+        return _training_template(common)
     raise ConfigError(f"Unknown config kind '{mode}'.", hint="Use --generate-config inference or training.")
+
+
+def _inference_template(common: dict[str, Any]) -> dict[str, Any]:
+    """The serving example: 10 rps of a 70B FP16 chat model on A100s, with latency targets and costs."""
+    return {
+        "mode": "inference",
+        "workload": {
+            "requests_per_second": 10.0,
+            "avg_input_tokens": 500,
+            "avg_output_tokens": 200,
+            "peak_load_multiplier": 1.5,
+            "growth_rate": 20.0,
+        },
+        "model": {
+            "model_size_billions": 70,
+            "precision": "FP16",
+            "context_window": 8192,
+            "target_latency_p50_ms": 300,
+            "target_latency_p99_ms": 1500,
+        },
+        "gpu": {"gpu_type": "A100-80GB", "target_gpu_utilization": 0.7, "current_replicas": 2},
+        "service": {
+            "service_id": "chat-api",
+            "service_name": "Chat API Service",
+            "team_id": "team_platform",
+            "environment": "prod",
+            "criticality": "high",
+            "cloud_provider": "aws",
+            "region": "us-east-1",
+        },
+        "options": {"include_cost": True, "output_file": "capacity_plan.json"},
+        **common,
+    }
+
+
+def _training_template(common: dict[str, Any]) -> dict[str, Any]:
+    """The fine-tuning example: 1B tokens x 3 epochs of a 70B model on H100s, with costs."""
+    return {
+        "mode": "training",
+        "training": {
+            "dataset_size_tokens": 1_000_000_000,
+            "sequence_length": 4096,
+            "num_epochs": 3,
+            "global_batch_size": 64,
+            "micro_batch_size": 1,
+            "optimizer_type": "AdamW",
+            "gradient_checkpointing": True,
+            "training_precision": "BF16",
+            "method": "full",
+        },
+        "model": {"model_size_billions": 70, "precision": "BF16"},
+        "gpu": {"gpu_type": "H100-80GB", "target_gpu_utilization": 0.85},
+        "service": {
+            "service_id": "finetuning-job-001",
+            "team_id": "team_ml",
+            "environment": "prod",
+            "cloud_provider": "aws",
+            "region": "us-east-1",
+        },
+        "options": {"include_cost": True, "output_file": "training_plan.json"},
+        **common,
+    }

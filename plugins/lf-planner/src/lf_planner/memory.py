@@ -220,36 +220,124 @@ def training_memory(
     chunked_loss: bool,
 ) -> TrainingMemory:
     """Per-GPU memory of one training step (see the module docstring for the sources)."""
-    params = arch.total_params()
-    act_bytes = 4.0 if precision == "FP32" else 2.0
     frozen = method in ("lora", "qlora")
     shard = max(dp, 1)
-
     if frozen:
-        if method == "qlora":
-            base = weights(arch, "BF16", nf4=True).total_gb
-        else:
-            base = weights(arch, base_precision if base_precision in ("FP32", "FP16", "BF16") else "BF16").total_gb
-        trainable = lora_params(arch, lora_rank, targets)
-        # Adapters train in FP32 (PEFT upcasts them): 4 weights + 4 gradients + optimizer states.
-        adapter_w, adapter_g = 4.0, 4.0
-        adapter_opt = _optimizer_bytes(optimizer, master=False, fp32=True, arch=arch)
-        weights_gb = (base / shard if zero_stage >= 3 else base) + trainable * adapter_w / GB
-        gradients_gb = trainable * adapter_g / GB / (shard if zero_stage >= 2 else 1)
-        optimizer_gb = trainable * adapter_opt / GB / (shard if zero_stage >= 1 else 1)
+        states = _adapter_states(arch, method, base_precision, optimizer, lora_rank, targets, zero_stage, shard)
     else:
-        trainable = params
-        fp32 = precision == "FP32"
-        w_b = 4.0 if fp32 else 2.0
-        if precision == "FP8":
-            w_b += 1.0  # Transformer Engine keeps an FP8 copy of the weights during the step
-        g_b = 4.0 if fp32 else 2.0
-        o_b = _optimizer_bytes(optimizer, master=master_weights and not fp32, fp32=fp32, arch=arch)
-        weights_gb = params * w_b / GB / (shard if zero_stage >= 3 else 1)
-        gradients_gb = params * g_b / GB / (shard if zero_stage >= 2 else 1)
-        optimizer_gb = params * o_b / GB / (shard if zero_stage >= 1 else 1)
+        states = _full_states(arch, precision, optimizer, master_weights, zero_stage, shard)
+    acts = _activations(
+        arch,
+        act_bytes=4.0 if precision == "FP32" else 2.0,
+        tokens=micro_batch * seq_len,
+        seq_len=seq_len,
+        frozen=frozen,
+        targets=targets,
+        flash_attention=flash_attention,
+        lora_rank=lora_rank,
+        lora_dropout=lora_dropout,
+        checkpointing=checkpointing,
+        logits_bytes=logits_bytes,
+        chunked_loss=chunked_loss,
+    )
+    buffers_gb = 0.0
+    if zero_stage >= 3 and shard > 1:
+        # ZeRO-3 / FSDP gathers the current (and prefetches the next) layer's 16-bit weights.
+        layer_bytes = NF4_BYTES if method == "qlora" else 2.0
+        buffers_gb = 2 * arch.layer_params() * layer_bytes / GB
+    return TrainingMemory(
+        weights_gb=states.weights_gb,
+        gradients_gb=states.gradients_gb,
+        optimizer_gb=states.optimizer_gb,
+        activations_gb=acts.peak_gb,
+        logits_gb=acts.logits_gb,
+        buffers_gb=buffers_gb,
+        activations_without_checkpointing_gb=acts.without_checkpointing_gb,
+        trainable_params=states.trainable_params,
+    )
 
-    tokens = micro_batch * seq_len
+
+@dataclass
+class _ModelStates:
+    """Per-GPU weights, gradients and optimizer states, and the trainable parameter count."""
+
+    weights_gb: float
+    gradients_gb: float
+    optimizer_gb: float
+    trainable_params: float
+
+
+def _adapter_states(
+    arch: ModelArch,
+    method: str,
+    base_precision: str,
+    optimizer: str,
+    lora_rank: int,
+    targets: set[str],
+    zero_stage: int,
+    shard: int,
+) -> _ModelStates:
+    """LoRA / QLoRA: a frozen base (NF4 for QLoRA) plus FP32 adapters with their gradients and states."""
+    if method == "qlora":
+        base = weights(arch, "BF16", nf4=True).total_gb
+    else:
+        base = weights(arch, base_precision if base_precision in ("FP32", "FP16", "BF16") else "BF16").total_gb
+    trainable = lora_params(arch, lora_rank, targets)
+    # Adapters train in FP32 (PEFT upcasts them): 4 weights + 4 gradients + optimizer states.
+    adapter_w, adapter_g = 4.0, 4.0
+    adapter_opt = optimizer_bytes_per_param(optimizer, master=False, fp32=True, arch=arch)
+    return _ModelStates(
+        weights_gb=(base / shard if zero_stage >= 3 else base) + trainable * adapter_w / GB,
+        gradients_gb=trainable * adapter_g / GB / (shard if zero_stage >= 2 else 1),
+        optimizer_gb=trainable * adapter_opt / GB / (shard if zero_stage >= 1 else 1),
+        trainable_params=trainable,
+    )
+
+
+def _full_states(
+    arch: ModelArch, precision: str, optimizer: str, master_weights: bool, zero_stage: int, shard: int
+) -> _ModelStates:
+    """Full fine-tuning: every parameter's weight, gradient and optimizer states, sharded by ZeRO stage."""
+    params = arch.total_params()
+    fp32 = precision == "FP32"
+    w_b = 4.0 if fp32 else 2.0
+    if precision == "FP8":
+        w_b += 1.0  # Transformer Engine keeps an FP8 copy of the weights during the step
+    g_b = 4.0 if fp32 else 2.0
+    o_b = optimizer_bytes_per_param(optimizer, master=master_weights and not fp32, fp32=fp32, arch=arch)
+    return _ModelStates(
+        weights_gb=params * w_b / GB / (shard if zero_stage >= 3 else 1),
+        gradients_gb=params * g_b / GB / (shard if zero_stage >= 2 else 1),
+        optimizer_gb=params * o_b / GB / (shard if zero_stage >= 1 else 1),
+        trainable_params=params,
+    )
+
+
+@dataclass
+class _Activations:
+    """Per-GPU activation memory of one micro-batch."""
+
+    peak_gb: float
+    logits_gb: float
+    without_checkpointing_gb: float
+
+
+def _activations(
+    arch: ModelArch,
+    *,
+    act_bytes: float,
+    tokens: int,
+    seq_len: int,
+    frozen: bool,
+    targets: set[str],
+    flash_attention: bool,
+    lora_rank: int,
+    lora_dropout: float,
+    checkpointing: bool,
+    logits_bytes: float,
+    chunked_loss: bool,
+) -> _Activations:
+    """The activation peak (with or without full recomputation) and the loss logits."""
     per_layer = layer_activation_elements(
         arch,
         seq_len,
@@ -271,24 +359,10 @@ def training_memory(
         peak = saved + max(logits_gb, layer_gb)
     else:
         peak = full_acts + embed_out + logits_gb
-    buffers_gb = 0.0
-    if zero_stage >= 3 and shard > 1:
-        # ZeRO-3 / FSDP gathers the current (and prefetches the next) layer's 16-bit weights.
-        layer_bytes = NF4_BYTES if method == "qlora" else 2.0
-        buffers_gb = 2 * arch.layer_params() * layer_bytes / GB
-    return TrainingMemory(
-        weights_gb=weights_gb,
-        gradients_gb=gradients_gb,
-        optimizer_gb=optimizer_gb,
-        activations_gb=peak,
-        logits_gb=logits_gb,
-        buffers_gb=buffers_gb,
-        activations_without_checkpointing_gb=full_acts + embed_out + logits_gb,
-        trainable_params=trainable,
-    )
+    return _Activations(peak_gb=peak, logits_gb=logits_gb, without_checkpointing_gb=full_acts + embed_out + logits_gb)
 
 
-def _optimizer_bytes(optimizer: str, *, master: bool, fp32: bool, arch: ModelArch) -> float:
+def optimizer_bytes_per_param(optimizer: str, *, master: bool, fp32: bool, arch: ModelArch) -> float:
     """Optimizer-state bytes per trainable parameter (FP32 master copy included when kept)."""
     state = 4.0 if fp32 or master else 2.0  # dtype of the moment estimates
     master_copy = 4.0 if master else 0.0

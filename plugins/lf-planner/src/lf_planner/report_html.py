@@ -35,7 +35,7 @@ def _card(value: str, label: str, cls: str = "") -> str:
 
 
 def _refs(plan: Any, path: str) -> str:
-    from lf_planner.render import refs
+    from lf_planner.render_common import refs
 
     text = refs(plan.assumptions, path)
     return f"<sup>{escape(text)}</sup>" if text else ""
@@ -80,7 +80,31 @@ def render_html(plan: Any) -> str:
 
 
 def _inference(p: LLMCapacityPlan) -> str:
-    g, t, w = p.gpu_resources, p.throughput, p.workload_input
+    """The serving plan's report."""
+    w = p.workload_input
+    body = [
+        f"<div class='cards'>{''.join(_inference_cards(p))}</div>",
+        *(f"<figure>{c}</figure>" for c in _inference_charts(p)),
+        _section(p, "gpu_resources", "GPU resources"),
+        _section(p, "throughput", "Throughput and latency"),
+        _section(p, "storage", "Storage"),
+        _section(p, "network", "Network"),
+        _section(p, "scaling", "Scaling"),
+        _section(p, "cost", "Cost"),
+        _section(p, "model", "Model"),
+        _section(p, "workload_input", "Workload"),
+    ]
+    title = f"Serving plan: {p.model.name} ({p.model_config.precision})"
+    subtitle = (
+        f"{w.requests_per_second:g} requests/s, {w.avg_input_tokens} input + {w.avg_output_tokens} output tokens, "
+        f"peak x{w.peak_load_multiplier:g}, growth {w.growth_rate:g}%"
+    )
+    return _page(title, subtitle, body, p)
+
+
+def _inference_cards(p: LLMCapacityPlan) -> list[str]:
+    """The headline numbers of a serving plan."""
+    g, t = p.gpu_resources, p.throughput
     sla = {True: ("meets SLA", "ok"), False: ("misses SLA", "bad"), None: ("no SLA given", "")}[t.meets_latency_sla]
     cards = [
         _card(
@@ -98,9 +122,15 @@ def _inference(p: LLMCapacityPlan) -> str:
                 f"${p.cost.monthly_total_cost:,.0f}", f"per month (${p.cost.cost_per_million_tokens:,.3f} / 1M tokens)"
             )
         )
+    return cards
+
+
+def _inference_charts(p: LLMCapacityPlan) -> list[str]:
+    """Memory per replica, replicas against load, and GPU cost by GPU type."""
+    g, w = p.gpu_resources, p.workload_input
     mb = g.memory_breakdown
     capacity = g.gpu_memory_gb * g.min_gpus_per_replica
-    charts = [
+    return [
         svg.stacked_bar(
             f"Memory per replica ({g.min_gpus_per_replica} x {g.recommended_gpu_type})",
             [("weights", mb.weights_gb), ("KV cache", mb.kv_cache_gb), ("overhead", mb.overhead_gb)],
@@ -126,28 +156,33 @@ def _inference(p: LLMCapacityPlan) -> str:
             "USD",
         ),
     ]
+
+
+def _training(p: TrainingCapacityPlan) -> str:
+    """The fine-tuning plan's report."""
+    t = p.training_input
     body = [
-        f"<div class='cards'>{''.join(cards)}</div>",
-        *(f"<figure>{c}</figure>" for c in charts),
+        f"<div class='cards'>{''.join(_training_cards(p))}</div>",
+        *(f"<figure>{c}</figure>" for c in _training_charts(p)),
         _section(p, "gpu_resources", "GPU resources"),
-        _section(p, "throughput", "Throughput and latency"),
+        _section(p, "training_metrics", "Training"),
+        _section(p, "data_parallel_config", "Data-parallel layout"),
         _section(p, "storage", "Storage"),
-        _section(p, "network", "Network"),
-        _section(p, "scaling", "Scaling"),
         _section(p, "cost", "Cost"),
         _section(p, "model", "Model"),
-        _section(p, "workload_input", "Workload"),
+        _section(p, "training_input", "Training input"),
     ]
-    title = f"Serving plan: {p.model.name} ({p.model_config.precision})"
+    title = f"Training plan: {t.method} fine-tuning of {p.model.name}"
     subtitle = (
-        f"{w.requests_per_second:g} requests/s, {w.avg_input_tokens} input + {w.avg_output_tokens} output tokens, "
-        f"peak x{w.peak_load_multiplier:g}, growth {w.growth_rate:g}%"
+        f"{t.dataset_size_tokens:,} tokens x {t.num_epochs} epoch(s), sequences of {t.sequence_length}, "
+        f"global batch {t.global_batch_size}"
     )
     return _page(title, subtitle, body, p)
 
 
-def _training(p: TrainingCapacityPlan) -> str:
-    g, m, t = p.gpu_resources, p.training_metrics, p.training_input
+def _training_cards(p: TrainingCapacityPlan) -> list[str]:
+    """The headline numbers of a fine-tuning plan."""
+    g, m = p.gpu_resources, p.training_metrics
     cards = [
         _card(f"{g.required_gpus} x {g.recommended_gpu_type}", f"{g.num_nodes} node(s), ZeRO-{g.zero_stage}"),
         _card(
@@ -162,7 +197,13 @@ def _training(p: TrainingCapacityPlan) -> str:
         cards.append(
             _card(f"${p.cost.total_training_cost:,.0f}", f"whole run (${p.cost.cost_per_epoch:,.0f} per epoch)")
         )
-    charts = [
+    return cards
+
+
+def _training_charts(p: TrainingCapacityPlan) -> list[str]:
+    """Memory per GPU, and run cost and duration by GPU type."""
+    g = p.gpu_resources
+    return [
         svg.stacked_bar(
             f"Memory per GPU ({g.recommended_gpu_type})",
             [
@@ -193,20 +234,3 @@ def _training(p: TrainingCapacityPlan) -> str:
             "h",
         ),
     ]
-    body = [
-        f"<div class='cards'>{''.join(cards)}</div>",
-        *(f"<figure>{c}</figure>" for c in charts),
-        _section(p, "gpu_resources", "GPU resources"),
-        _section(p, "training_metrics", "Training"),
-        _section(p, "data_parallel_config", "Data-parallel layout"),
-        _section(p, "storage", "Storage"),
-        _section(p, "cost", "Cost"),
-        _section(p, "model", "Model"),
-        _section(p, "training_input", "Training input"),
-    ]
-    title = f"Training plan: {t.method} fine-tuning of {p.model.name}"
-    subtitle = (
-        f"{t.dataset_size_tokens:,} tokens x {t.num_epochs} epoch(s), sequences of {t.sequence_length}, "
-        f"global batch {t.global_batch_size}"
-    )
-    return _page(title, subtitle, body, p)

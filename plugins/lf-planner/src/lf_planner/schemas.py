@@ -38,12 +38,12 @@ KINDS: dict[str, tuple[str, str, str]] = {
     ),
     "results": (
         "results.schema.json",
-        "lf_planner.calibrate:ResultsFile",
+        "lf_planner.calibration_runs:ResultsFile",
         "lf plan calibrate RESULTS (lf-plan-results/v1)",
     ),
     "forecast": (
         "forecast.schema.json",
-        "lf_planner.forecast.run:ForecastResult",
+        "lf_planner.forecast.result:ForecastResult",
         "lf plan forecast output (lf-plan-forecast/v1)",
     ),
 }

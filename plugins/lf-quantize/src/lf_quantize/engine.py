@@ -30,7 +30,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from lf.errors import ConfigError, DataError, DependencyMissingError, LFError, OutOfMemoryError, RunError
 
@@ -162,8 +162,6 @@ def run_worker(
         request_path = handle.name
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false", **(extra_env or {})}
     env.pop("PYTHONPATH", None)  # the worker must see only its own environment
-    done: dict[str, Any] | None = None
-    failure: dict[str, Any] | None = None
     tail: deque[str] = deque(maxlen=30)
     with open(log_path, "w", encoding="utf-8") as log:
         proc = subprocess.Popen(
@@ -185,20 +183,7 @@ def run_worker(
         reader = threading.Thread(target=drain_stderr, daemon=True)
         reader.start()
         try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                try:
-                    event = json.loads(line)
-                except json.JSONDecodeError:
-                    log.write(line)
-                    continue
-                kind = event.get("event")
-                if kind == "done":
-                    done = event
-                elif kind == "error":
-                    failure = event
-                else:
-                    on_event(event)
+            done, failure = _relay_events(proc, log, on_event)
             proc.wait()
         except BaseException:
             _stop(proc)
@@ -206,6 +191,43 @@ def run_worker(
         finally:
             reader.join(timeout=5)
             os.unlink(request_path)
+    return _final_payload(proc, done, failure, tail, log_path)
+
+
+def _relay_events(
+    proc: subprocess.Popen[str], log: IO[str], on_event: Callable[[dict[str, Any]], None]
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Pass the worker's JSON-line events to ``on_event`` until it ends; returns its ``done`` and ``error`` events.
+
+    Lines that are not JSON go to ``log``.
+    """
+    done: dict[str, Any] | None = None
+    failure: dict[str, Any] | None = None
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            log.write(line)
+            continue
+        kind = event.get("event")
+        if kind == "done":
+            done = event
+        elif kind == "error":
+            failure = event
+        else:
+            on_event(event)
+    return done, failure
+
+
+def _final_payload(
+    proc: subprocess.Popen[str],
+    done: dict[str, Any] | None,
+    failure: dict[str, Any] | None,
+    tail: deque[str],
+    log_path: Path,
+) -> dict[str, Any]:
+    """The ``done`` payload of a worker that finished; the :mod:`lf.errors` error of one that did not."""
     if failure is not None:
         cls = _ERRORS.get(str(failure.get("kind")), RunError)
         raise cls(str(failure.get("message")), hint=failure.get("hint"))

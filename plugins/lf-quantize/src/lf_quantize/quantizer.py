@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,37 +54,12 @@ class _Quantizer:
         config = msgspec.structs.replace(
             config, model=os.path.expanduser(config.model), output_dir=os.path.expanduser(config.output_dir)
         )
-        events.progress("checking", 0, 1)
-        model_config, group_size = preflight(config)
-        python = engine.find_engine_python(config.engine_python)
-        architecture = check_architecture(config.model, model_config)
-        from transformers import AutoTokenizer
-
-        from lf_evaluate.perplexity import resolve_device
-        from lf_evaluate.texts import load_texts
-
-        device = resolve_device(config.device)
-        tokenizer = AutoTokenizer.from_pretrained(config.model)
-        calib = calibration.prepare(
-            config.calibration_data,
-            tokenizer,
-            max_seq_length=config.max_seq_length,
-            max_blocks=config.num_calibration_samples,
-            min_tokens=config.min_calibration_tokens,
-        )
-        eval_texts = load_texts(config.eval_data, max_samples=config.eval_max_samples)
-        events.progress("checking", 1, 1)
-        if len(calib.blocks) < FEW_BLOCKS:
-            events.message(
-                f"only {len(calib.blocks)} calibration sequences of up to {config.max_seq_length} tokens; "
-                "more varied calibration data usually gives better scales",
-                level="warning",
-            )
+        inputs = _prepare(config, events)
         symmetric = self.symmetric_default if config.symmetric is None else config.symmetric
         events.message(
-            f"{self.method} {config.bits}-bit, group size {group_size}, "
-            f"{'symmetric' if symmetric else 'asymmetric'}; {architecture}; calibration: {calib.source} "
-            f"({len(calib.blocks)} x <= {config.max_seq_length} tokens)"
+            f"{self.method} {config.bits}-bit, group size {inputs.group_size}, "
+            f"{'symmetric' if symmetric else 'asymmetric'}; {inputs.architecture}; calibration: {inputs.calib.source} "
+            f"({len(inputs.calib.blocks)} x <= {config.max_seq_length} tokens)"
         )
         out = Path(config.output_dir)
         with (
@@ -91,13 +67,13 @@ class _Quantizer:
             atomic_directory(out, overwrite=config.overwrite) as staging,
         ):
             calib_path = Path(work) / "calibration.json"
-            calib_path.write_text(json.dumps({"input_ids": calib.blocks}))
+            calib_path.write_text(json.dumps({"input_ids": inputs.calib.blocks}))
             request = {
                 "method": self.method,
                 "model": str(Path(config.model).resolve()),
                 "output": str(Path(staging).resolve()),
                 "bits": config.bits,
-                "group_size": group_size,
+                "group_size": inputs.group_size,
                 "symmetric": symmetric,
                 "ignore": list(config.ignore),
                 "dtype": config.dtype,
@@ -105,44 +81,57 @@ class _Quantizer:
                 "max_seq_length": config.max_seq_length,
                 self.method: self._method_options(config),
             }
-            done = self._run_engine(request, python, device, events, Path(work) / "engine.log", out)
+            done = self._run_engine(request, inputs.python, inputs.device, events, Path(work) / "engine.log", out)
             _copy_aux_files(Path(config.model), staging)
-            _annotate(staging, self.method, config, group_size, symmetric, done["library"], architecture)
-            quality = _quality(config.model, staging, eval_texts, config, device, events)
-            size_before, size_after = dir_size(config.model), dir_size(staging)
-            report = QuantizeReport(
-                method=self.method,
-                bits=config.bits,
-                group_size=group_size,
-                symmetric=symmetric,
-                format=FORMAT,
-                library=done["library"],
-                model=config.model,
-                output_dir=config.output_dir,
-                size_before_bytes=size_before,
-                size_after_bytes=size_after,
-                compression_ratio=round(size_before / size_after, 4),
-                weights_before_bytes=weights_size(config.model),
-                weights_after_bytes=weights_size(staging),
-                perplexity_before=quality["before"],
-                perplexity_after=quality["after"],
-                perplexity_increase_pct=round(increase_pct(quality["before"], quality["after"]), 4),
-                max_perplexity_increase_pct=config.max_perplexity_increase,
-                verdict=verdict(quality["before"], quality["after"], config.max_perplexity_increase),
-                eval_data=config.eval_data or "(bundled held-out set)",
-                eval_tokens=quality["tokens"],
-                calibration_data=calib.source,
-                calibration_samples=len(calib.blocks),
-                calibration_tokens=calib.tokens,
-                quantize_seconds=float(done["quantize_seconds"]),
-                total_seconds=round(time.perf_counter() - started, 3),
-                sample_prompt=quality["prompt"],
-                sample_before=quality["sample_before"],
-                sample_after=quality["sample_after"],
-            )
+            _annotate(staging, self.method, config, inputs.group_size, symmetric, done["library"], inputs.architecture)
+            quality = _quality(config.model, staging, inputs.eval_texts, config, inputs.device, events)
+            report = self._report(config, inputs, symmetric, done, quality, staging, started)
             atomic_write_bytes(staging / REPORT_FILE, msgspec.json.format(msgspec.json.encode(report), indent=2))
             _share(staging)
         return _result(report, out, events)
+
+    def _report(
+        self,
+        config: QuantizeConfig,
+        inputs: _Inputs,
+        symmetric: bool,
+        done: dict[str, Any],
+        quality: dict[str, Any],
+        staging: Path,
+        started: float,
+    ) -> QuantizeReport:
+        """Sizes before and after, perplexity before and after with the verdict, and how the run went."""
+        size_before, size_after = dir_size(config.model), dir_size(staging)
+        return QuantizeReport(
+            method=self.method,
+            bits=config.bits,
+            group_size=inputs.group_size,
+            symmetric=symmetric,
+            format=FORMAT,
+            library=done["library"],
+            model=config.model,
+            output_dir=config.output_dir,
+            size_before_bytes=size_before,
+            size_after_bytes=size_after,
+            compression_ratio=round(size_before / size_after, 4),
+            weights_before_bytes=weights_size(config.model),
+            weights_after_bytes=weights_size(staging),
+            perplexity_before=quality["before"],
+            perplexity_after=quality["after"],
+            perplexity_increase_pct=round(increase_pct(quality["before"], quality["after"]), 4),
+            max_perplexity_increase_pct=config.max_perplexity_increase,
+            verdict=verdict(quality["before"], quality["after"], config.max_perplexity_increase),
+            eval_data=config.eval_data or "(bundled held-out set)",
+            eval_tokens=quality["tokens"],
+            calibration_data=inputs.calib.source,
+            calibration_samples=len(inputs.calib.blocks),
+            calibration_tokens=inputs.calib.tokens,
+            quantize_seconds=float(done["quantize_seconds"]),
+            total_seconds=round(time.perf_counter() - started, 3),
+            sample_prompt=quality["prompt"],
+            sample_before=quality["sample_before"],
+            sample_after=quality["sample_after"],
+        )
 
     def _run_engine(
         self, request: dict[str, Any], python: str, device: str, events: Events, log: Path, out: Path
@@ -182,6 +171,49 @@ class GPTQQuantizer(_Quantizer):
 
     def _method_options(self, config: GPTQConfig) -> dict[str, Any]:
         return {"act_order": config.act_order, "damping": config.damping, "block_size": config.block_size}
+
+
+@dataclass
+class _Inputs:
+    """What the checks found and what the run reads, worked out before the engine starts."""
+
+    group_size: int
+    python: str
+    architecture: str
+    device: str
+    calib: calibration.Calibration
+    eval_texts: list[str]
+
+
+def _prepare(config: QuantizeConfig, events: Events) -> _Inputs:
+    """Run the checks, then tokenize the calibration data and read the evaluation texts (bad input stops here)."""
+    events.progress("checking", 0, 1)
+    model_config, group_size = preflight(config)
+    python = engine.find_engine_python(config.engine_python)
+    architecture = check_architecture(config.model, model_config)
+    from transformers import AutoTokenizer
+
+    from lf_evaluate.perplexity import resolve_device
+    from lf_evaluate.texts import load_texts
+
+    device = resolve_device(config.device)
+    tokenizer = AutoTokenizer.from_pretrained(config.model)
+    calib = calibration.prepare(
+        config.calibration_data,
+        tokenizer,
+        max_seq_length=config.max_seq_length,
+        max_blocks=config.num_calibration_samples,
+        min_tokens=config.min_calibration_tokens,
+    )
+    eval_texts = load_texts(config.eval_data, max_samples=config.eval_max_samples)
+    events.progress("checking", 1, 1)
+    if len(calib.blocks) < FEW_BLOCKS:
+        events.message(
+            f"only {len(calib.blocks)} calibration sequences of up to {config.max_seq_length} tokens; "
+            "more varied calibration data usually gives better scales",
+            level="warning",
+        )
+    return _Inputs(group_size, python, architecture, device, calib, eval_texts)
 
 
 def _copy_aux_files(source: Path, staging: Path) -> None:

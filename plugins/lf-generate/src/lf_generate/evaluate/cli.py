@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -30,35 +31,66 @@ def _levels(text: str) -> list[int]:
     return levels
 
 
+_BenchmarkModelOption = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="Model directory (or tiny, smollm2): measure its perplexity on --data."),
+]
+_BenchmarkDataOption = Annotated[
+    str | None,
+    typer.Option("--data", "-d", help="Held-out text for perplexity: a data file of any lf format or a text file."),
+]
+_BenchmarkUrlOption = Annotated[
+    str | None, typer.Option("--url", "-u", help="Running OpenAI-compatible endpoint: measure latency and throughput.")
+]
+_BenchmarkServedModelOption = Annotated[
+    str | None, typer.Option("--served-model", help="Model name at the endpoint (default: its first model).")
+]
+_BenchmarkApiKeyEnvOption = Annotated[
+    str | None, typer.Option("--api-key-env", help="Environment variable holding the endpoint's API key.")
+]
+_BenchmarkConcurrencyOption = Annotated[
+    str, typer.Option("--concurrency", "-c", help="Requests in flight; several levels: 1,8,32.")
+]
+_BenchmarkRequestsOption = Annotated[
+    int, typer.Option("--requests", "-n", help="Requests measured at each concurrency level.")
+]
+_BenchmarkMaxTokensOption = Annotated[int, typer.Option("--max-tokens", help="Output tokens per request.")]
+_BenchmarkTemperatureOption = Annotated[float, typer.Option("--temperature", help="Sampling temperature.")]
+_BenchmarkPromptsOption = Annotated[
+    str | None, typer.Option("--prompts", help="Prompts to send (one per line, or a data file).")
+]
+_BenchmarkIgnoreEosOption = Annotated[
+    bool,
+    typer.Option("--ignore-eos", help="Ask for exactly --max-tokens tokens (lf and vLLM servers; fixed-length runs)."),
+]
+_BenchmarkWarmupOption = Annotated[int, typer.Option("--warmup", help="Unmeasured requests sent first.")]
+_BenchmarkMaxSamplesOption = Annotated[
+    int | None, typer.Option("--max-samples", help="Perplexity: use at most this many texts.")
+]
+_BenchmarkMaxLengthOption = Annotated[int | None, typer.Option("--max-length", help="Perplexity: tokens per window.")]
+_BenchmarkAsJsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+_BenchmarkOutputOption = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Also write the result as JSON to this file.")
+]
+
+
 def benchmark(
-    model: str | None = typer.Option(
-        None, "--model", "-m", help="Model directory (or tiny, smollm2): measure its perplexity on --data."
-    ),
-    data: str | None = typer.Option(
-        None, "--data", "-d", help="Held-out text for perplexity: a data file of any lf format or a text file."
-    ),
-    url: str | None = typer.Option(
-        None, "--url", "-u", help="Running OpenAI-compatible endpoint: measure latency and throughput."
-    ),
-    served_model: str | None = typer.Option(
-        None, "--served-model", help="Model name at the endpoint (default: its first model)."
-    ),
-    api_key_env: str | None = typer.Option(
-        None, "--api-key-env", help="Environment variable holding the endpoint's API key."
-    ),
-    concurrency: str = typer.Option("1", "--concurrency", "-c", help="Requests in flight; several levels: 1,8,32."),
-    requests: int = typer.Option(16, "--requests", "-n", help="Requests measured at each concurrency level."),
-    max_tokens: int = typer.Option(64, "--max-tokens", help="Output tokens per request."),
-    temperature: float = typer.Option(0.7, "--temperature", help="Sampling temperature."),
-    prompts: str | None = typer.Option(None, "--prompts", help="Prompts to send (one per line, or a data file)."),
-    ignore_eos: bool = typer.Option(
-        False, "--ignore-eos", help="Ask for exactly --max-tokens tokens (lf and vLLM servers; fixed-length runs)."
-    ),
-    warmup: int = typer.Option(1, "--warmup", help="Unmeasured requests sent first."),
-    max_samples: int | None = typer.Option(None, "--max-samples", help="Perplexity: use at most this many texts."),
-    max_length: int | None = typer.Option(None, "--max-length", help="Perplexity: tokens per window."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Also write the result as JSON to this file."),
+    model: _BenchmarkModelOption = None,
+    data: _BenchmarkDataOption = None,
+    url: _BenchmarkUrlOption = None,
+    served_model: _BenchmarkServedModelOption = None,
+    api_key_env: _BenchmarkApiKeyEnvOption = None,
+    concurrency: _BenchmarkConcurrencyOption = "1",
+    requests: _BenchmarkRequestsOption = 16,
+    max_tokens: _BenchmarkMaxTokensOption = 64,
+    temperature: _BenchmarkTemperatureOption = 0.7,
+    prompts: _BenchmarkPromptsOption = None,
+    ignore_eos: _BenchmarkIgnoreEosOption = False,
+    warmup: _BenchmarkWarmupOption = 1,
+    max_samples: _BenchmarkMaxSamplesOption = None,
+    max_length: _BenchmarkMaxLengthOption = None,
+    as_json: _BenchmarkAsJsonOption = False,
+    output: _BenchmarkOutputOption = None,
 ) -> None:
     """Perplexity of a model on a dataset, and/or latency and throughput of a running endpoint.
 
@@ -143,34 +175,67 @@ def _print_benchmark(result: object) -> None:
         out.print(table)
 
 
+_CompareAArgument = Annotated[
+    str, typer.Argument(help="Model A: a model directory (loaded in-process) or an http(s):// endpoint.")
+]
+_CompareBArgument = Annotated[str, typer.Argument(help="Model B: a model directory or an endpoint.")]
+_ComparePromptsOption = Annotated[
+    str, typer.Option("--prompts", "-p", help="Prompts both answer: one per line, or a data file.")
+]
+_CompareOutputOption = Annotated[Path, typer.Option("--output", "-o", help="Directory for compare.json/.html.")]
+_CompareReferenceOption = Annotated[
+    str | None, typer.Option("--reference", "-r", help="Reference texts: perplexity of each in-process model on them.")
+]
+_CompareJudgeOption = Annotated[
+    str | None, typer.Option("--judge", "-j", help="Judge model (directory or endpoint): win-rate, both orders.")
+]
+_CompareJudgeModelOption = Annotated[
+    str | None, typer.Option("--judge-model", help="Model name at the judge's endpoint.")
+]
+_CompareAModelOption = Annotated[str | None, typer.Option("--a-model", help="Model name at A's endpoint.")]
+_CompareBModelOption = Annotated[str | None, typer.Option("--b-model", help="Model name at B's endpoint.")]
+_CompareANameOption = Annotated[str | None, typer.Option("--a-name", help="A's name in the report.")]
+_CompareBNameOption = Annotated[str | None, typer.Option("--b-name", help="B's name in the report.")]
+_CompareBackendOption = Annotated[
+    str, typer.Option("--backend", help="Backend that loads model directories (hf, vllm...).")
+]
+_CompareApiKeyEnvOption = Annotated[
+    str | None, typer.Option("--api-key-env", help="Environment variable with the endpoints' key.")
+]
+_CompareSystemPromptOption = Annotated[str | None, typer.Option("--system", help="System prompt for both models.")]
+_CompareMaxTokensOption = Annotated[int, typer.Option("--max-tokens", help="Most tokens per answer.")]
+_CompareTemperatureOption = Annotated[float, typer.Option("--temperature", help="Sampling temperature (0: greedy).")]
+_CompareSeedOption = Annotated[int, typer.Option("--seed", help="Seed of every request.")]
+_CompareMaxSamplesOption = Annotated[int | None, typer.Option("--max-samples", help="Use at most this many prompts.")]
+_CompareConcurrencyOption = Annotated[int, typer.Option("--concurrency", help="Requests in flight per model.")]
+_ComparePngOption = Annotated[
+    bool, typer.Option("--png/--no-png", help="Also render compare.png with headless Chromium, when one is installed.")
+]
+_CompareAsJsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")]
+
+
 def compare(
-    a: str = typer.Argument(..., help="Model A: a model directory (loaded in-process) or an http(s):// endpoint."),
-    b: str = typer.Argument(..., help="Model B: a model directory or an endpoint."),
-    prompts: str = typer.Option(..., "--prompts", "-p", help="Prompts both answer: one per line, or a data file."),
-    output: Path = typer.Option(Path("compare-report"), "--output", "-o", help="Directory for compare.json/.html."),
-    reference: str | None = typer.Option(
-        None, "--reference", "-r", help="Reference texts: perplexity of each in-process model on them."
-    ),
-    judge: str | None = typer.Option(
-        None, "--judge", "-j", help="Judge model (directory or endpoint): win-rate, both orders."
-    ),
-    judge_model: str | None = typer.Option(None, "--judge-model", help="Model name at the judge's endpoint."),
-    a_model: str | None = typer.Option(None, "--a-model", help="Model name at A's endpoint."),
-    b_model: str | None = typer.Option(None, "--b-model", help="Model name at B's endpoint."),
-    a_name: str | None = typer.Option(None, "--a-name", help="A's name in the report."),
-    b_name: str | None = typer.Option(None, "--b-name", help="B's name in the report."),
-    backend: str = typer.Option("hf", "--backend", help="Backend that loads model directories (hf, vllm...)."),
-    api_key_env: str | None = typer.Option(None, "--api-key-env", help="Environment variable with the endpoints' key."),
-    system_prompt: str | None = typer.Option(None, "--system", help="System prompt for both models."),
-    max_tokens: int = typer.Option(256, "--max-tokens", help="Most tokens per answer."),
-    temperature: float = typer.Option(0.0, "--temperature", help="Sampling temperature (0: greedy)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of every request."),
-    max_samples: int | None = typer.Option(None, "--max-samples", help="Use at most this many prompts."),
-    concurrency: int = typer.Option(4, "--concurrency", help="Requests in flight per model."),
-    png: bool = typer.Option(
-        True, "--png/--no-png", help="Also render compare.png with headless Chromium, when one is installed."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+    a: _CompareAArgument,
+    b: _CompareBArgument,
+    prompts: _ComparePromptsOption,
+    output: _CompareOutputOption = Path("compare-report"),
+    reference: _CompareReferenceOption = None,
+    judge: _CompareJudgeOption = None,
+    judge_model: _CompareJudgeModelOption = None,
+    a_model: _CompareAModelOption = None,
+    b_model: _CompareBModelOption = None,
+    a_name: _CompareANameOption = None,
+    b_name: _CompareBNameOption = None,
+    backend: _CompareBackendOption = "hf",
+    api_key_env: _CompareApiKeyEnvOption = None,
+    system_prompt: _CompareSystemPromptOption = None,
+    max_tokens: _CompareMaxTokensOption = 256,
+    temperature: _CompareTemperatureOption = 0.0,
+    seed: _CompareSeedOption = 0,
+    max_samples: _CompareMaxSamplesOption = None,
+    concurrency: _CompareConcurrencyOption = 4,
+    png: _ComparePngOption = True,
+    as_json: _CompareAsJsonOption = False,
 ) -> None:
     """Answer the same prompts with models A and B; write a side-by-side report (JSON and HTML).
 
@@ -181,24 +246,12 @@ def compare(
       lf evaluate compare smollm2 runs/sft-smollm2/merged --prompts prompts.txt --reference heldout.jsonl
       lf evaluate compare http://127.0.0.1:8000 http://127.0.0.1:8001 --prompts p.txt --judge http://127.0.0.1:8002
     """
-    from lf.cli.console import RichEvents, console, info, interruptible, print_json
-    from lf.errors import ConfigError
-    from lf_generate.evaluate.compare import compare_models, default_judge, model_ref
-    from lf_generate.evaluate.report import render_png, write_report
-    from lf_generate.prompts import read_prompt_file
+    from lf.cli.console import RichEvents, interruptible, print_json
+    from lf_generate.evaluate.compare import compare_models
 
-    texts = read_prompt_file(prompts)[:max_samples] if max_samples else read_prompt_file(prompts)
-    if max_tokens < 1:
-        raise ConfigError("--max-tokens must be at least 1.")
-    ref_texts = None
-    if reference is not None:
-        from lf_evaluate.texts import load_texts
-
-        ref_texts = load_texts(reference)
-    ref_a = model_ref(a, served_model=a_model, backend=backend, api_key_env=api_key_env)
-    ref_b = model_ref(b, served_model=b_model, backend=backend, api_key_env=api_key_env)
-    judge_ref = (
-        default_judge(judge, served_model=judge_model, backend=backend, api_key_env=api_key_env) if judge else None
+    texts, ref_texts = _compare_texts(prompts, max_samples, max_tokens, reference)
+    ref_a, ref_b, judge_ref = _model_refs(
+        (a, a_model), (b, b_model), (judge, judge_model), backend=backend, api_key_env=api_key_env
     )
     with interruptible(), RichEvents() as events:
         report = compare_models(
@@ -216,15 +269,67 @@ def compare(
             concurrency=concurrency,
             events=events,
         )
-        paths = write_report(report, output)
-        if png:
-            height = min(8000, 900 + 320 * len(report.rows))  # the summary and (most of) the answers
-            shot = render_png(paths["html"], paths["html"].with_suffix(".png"), height=height)
-            if shot is not None:
-                paths["png"] = shot
+        paths = _write_compare_report(report, output, png)
     if as_json:
         print_json(report)
         return
+    _print_compare(report, paths)
+
+
+def _model_refs(
+    a: tuple[str, str | None],
+    b: tuple[str, str | None],
+    judge: tuple[str | None, str | None],
+    *,
+    backend: str,
+    api_key_env: str | None,
+) -> tuple[Any, Any, Any]:
+    """References to models A and B and to the judge (None without one): each ``(model, served model name)``."""
+    from lf_generate.evaluate.compare import default_judge, model_ref
+
+    ref_a = model_ref(a[0], served_model=a[1], backend=backend, api_key_env=api_key_env)
+    ref_b = model_ref(b[0], served_model=b[1], backend=backend, api_key_env=api_key_env)
+    judge_ref = (
+        default_judge(judge[0], served_model=judge[1], backend=backend, api_key_env=api_key_env) if judge[0] else None
+    )
+    return ref_a, ref_b, judge_ref
+
+
+def _compare_texts(
+    prompts: str, max_samples: int | None, max_tokens: int, reference: str | None
+) -> tuple[list[str], list[str] | None]:
+    """The prompts (at most ``max_samples``) and the reference texts, if any; checks ``max_tokens``."""
+    from lf.errors import ConfigError
+    from lf_generate.prompts import read_prompt_file
+
+    texts = read_prompt_file(prompts)[:max_samples] if max_samples else read_prompt_file(prompts)
+    if max_tokens < 1:
+        raise ConfigError("--max-tokens must be at least 1.")
+    ref_texts = None
+    if reference is not None:
+        from lf_evaluate.texts import load_texts
+
+        ref_texts = load_texts(reference)
+    return texts, ref_texts
+
+
+def _write_compare_report(report: Any, output: Path, png: bool) -> dict[str, Path]:
+    """Write compare.json/.html to ``output`` (and compare.png when asked and Chromium is there)."""
+    from lf_generate.evaluate.report import render_png, write_report
+
+    paths = write_report(report, output)
+    if png:
+        height = min(8000, 900 + 320 * len(report.rows))  # the summary and (most of) the answers
+        shot = render_png(paths["html"], paths["html"].with_suffix(".png"), height=height)
+        if shot is not None:
+            paths["png"] = shot
+    return paths
+
+
+def _print_compare(report: Any, paths: dict[str, Path]) -> None:
+    """One line per model, the judge's verdict, and the files written."""
+    from lf.cli.console import console, info
+
     out = console()
     for side in (report.a, report.b):
         ppl = f"{side.perplexity:.3f}" if side.perplexity is not None else "-"

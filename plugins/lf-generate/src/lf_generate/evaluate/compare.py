@@ -262,23 +262,11 @@ def compare_models(
     """Compare two models on ``prompts`` (see the module docstring)."""
     events = events or NullEvents()
     started = time.perf_counter()
-    for ref, what in ((a, "a"), (b, "b"), (judge, "judge")):
-        if ref is not None:
-            check_ref(ref, what)
-            if not ref.base_url:
-                resolve_model_dir(ref.model or "")  # a wrong directory fails now, not after A answered
+    _check_refs(a, b, judge)
     prompts = [p for p in (p.strip() for p in prompts) if p]
     if not prompts:
         raise ConfigError("No prompts to compare on.", hint="Give --prompts FILE with one prompt per line.")
-    sides = []
-    for ref, label in ((a, labels[0]), (b, labels[1])):
-        sides.append(
-            ModelSummary(
-                label=label or _label(ref),
-                source=ref.base_url or str(ref.model),
-                kind="endpoint" if ref.base_url else f"in-process ({ref.backend})",
-            )
-        )
+    sides = [_new_side(a, labels[0]), _new_side(b, labels[1])]
     rows = [Row(prompt=p) for p in prompts]
     common = {
         "system_prompt": system_prompt,
@@ -293,46 +281,86 @@ def compare_models(
         name, answers = asyncio.run(_answers(ref, what, prompts, **common))  # type: ignore[arg-type]
         side.model = name
         _summarize(side, answers)
-        for row, (text, error, seconds, tokens) in zip(rows, answers, strict=True):
-            if what == "A":
-                row.answer_a, row.error_a, row.latency_a, row.tokens_a = text, error, seconds, tokens
-            else:
-                row.answer_b, row.error_b, row.latency_b, row.tokens_b = text, error, seconds, tokens
+        _fill_answers(rows, answers, what)
     if reference is not None:
-        from lf_evaluate.perplexity import perplexity
-
-        for side, ref in ((sides[0], a), (sides[1], b)):
-            if ref.base_url:
-                side.perplexity_note = "not measured: an OpenAI-compatible endpoint gives no prompt log-probabilities"
-                continue
-            measured = perplexity(
-                resolve_model_dir(ref.model or ""), reference, events=events, label=f"perplexity of {side.label}"
-            )
-            side.perplexity = measured.perplexity
+        _measure_perplexities(sides, (a, b), reference, events)
     judge_summary = None
     if judge is not None:
         name = asyncio.run(_judge_rows(judge, rows, concurrency=concurrency, max_retries=max_retries, events=events))
         judge_summary = _judge_summary(name or _label(judge), rows)
         sides[0].wins, sides[1].wins = judge_summary.wins_a, judge_summary.wins_b
-    settings = {
-        "prompts": len(prompts),
-        "system_prompt": system_prompt,
-        "max_tokens": max_tokens,
-        "temperature": temperature,
-        "seed": seed,
-        "reference": reference_label if reference is not None else None,
-        "reference_texts": len(reference) if reference is not None else 0,
-        "judge_rubric": judge.rubric if judge is not None else None,
-    }
     return CompareReport(
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         a=sides[0],
         b=sides[1],
         rows=rows,
-        settings=settings,
+        settings=_settings(len(prompts), common, reference, reference_label, judge),
         judge=judge_summary,
         seconds=round(time.perf_counter() - started, 2),
     )
+
+
+def _settings(
+    n_prompts: int,
+    common: dict[str, Any],
+    reference: list[str] | None,
+    reference_label: str | None,
+    judge: JudgeConfig | None,
+) -> dict[str, Any]:
+    """What the comparison ran with, for the report."""
+    return {
+        "prompts": n_prompts,
+        "system_prompt": common["system_prompt"],
+        "max_tokens": common["max_tokens"],
+        "temperature": common["temperature"],
+        "seed": common["seed"],
+        "reference": reference_label if reference is not None else None,
+        "reference_texts": len(reference) if reference is not None else 0,
+        "judge_rubric": judge.rubric if judge is not None else None,
+    }
+
+
+def _check_refs(a: ModelRef, b: ModelRef, judge: JudgeConfig | None) -> None:
+    """Check the three references before anything runs (a wrong directory fails now, not after A answered)."""
+    for ref, what in ((a, "a"), (b, "b"), (judge, "judge")):
+        if ref is not None:
+            check_ref(ref, what)
+            if not ref.base_url:
+                resolve_model_dir(ref.model or "")
+
+
+def _new_side(ref: ModelRef, label: str | None) -> ModelSummary:
+    """The (still empty) summary of one compared model."""
+    return ModelSummary(
+        label=label or _label(ref),
+        source=ref.base_url or str(ref.model),
+        kind="endpoint" if ref.base_url else f"in-process ({ref.backend})",
+    )
+
+
+def _fill_answers(rows: list[Row], answers: list[tuple[str | None, str | None, float | None, int]], what: str) -> None:
+    """Put side ``what``'s (``A`` or ``B``) answer, error, latency and tokens into each row."""
+    for row, (text, error, seconds, tokens) in zip(rows, answers, strict=True):
+        if what == "A":
+            row.answer_a, row.error_a, row.latency_a, row.tokens_a = text, error, seconds, tokens
+        else:
+            row.answer_b, row.error_b, row.latency_b, row.tokens_b = text, error, seconds, tokens
+
+
+def _measure_perplexities(
+    sides: list[ModelSummary], refs: tuple[ModelRef, ModelRef], reference: list[str], events: Events
+) -> None:
+    """Perplexity of each in-process model on the reference texts (endpoints get a note instead)."""
+    from lf_evaluate.perplexity import perplexity
+
+    for side, ref in zip(sides, refs, strict=True):
+        if ref.base_url:
+            side.perplexity_note = "not measured: an OpenAI-compatible endpoint gives no prompt log-probabilities"
+            continue
+        measured = perplexity(
+            resolve_model_dir(ref.model or ""), reference, events=events, label=f"perplexity of {side.label}"
+        )
+        side.perplexity = measured.perplexity
 
 
 def default_judge(spec: str, *, served_model: str | None, backend: str, api_key_env: str | None) -> JudgeConfig:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import msgspec
 
-from lf_planner.forecast.run import ForecastResult
+from lf_planner.forecast.result import ForecastResult
 
 
 def to_csv(result: ForecastResult) -> str:
