@@ -30,10 +30,8 @@ def test_post_experts_refuses_internal_addresses(helpers, tmp_path, endpoint):
     """SSRF: the API used to accept any URL and the health checker contacted it at once."""
     registry = tmp_path / "experts.yaml"
     with helpers.echo_thread("general-model") as (gen_url, _):
-        with helpers.router_thread([helpers.expert("general", gen_url)], registry=registry, admin_keys=[ADMIN]) as (
-            url,
-            router,
-        ):
+        experts = [helpers.expert("general", gen_url)]
+        with helpers.router_thread(experts, registry=registry, admin_keys=[ADMIN]) as (url, router):
             before = registry.read_bytes()
             body = {"name": "evil", "description": "x", "endpoint": endpoint}
             refused = httpx.post(f"{url}/experts", json=body, headers={"X-API-Key": ADMIN})
@@ -132,7 +130,8 @@ def test_a_truncated_registry_keeps_the_last_good_one_and_reports_degraded(helpe
 
 def test_bad_bodies_and_unsupported_parameters_are_400_on_the_router(helpers):
     with helpers.echo_thread("general-model") as (gen_url, backend):
-        with helpers.router_thread([helpers.expert("general", gen_url)], admin_keys=[ADMIN]) as (url, router):
+        experts = [helpers.expert("general", gen_url)]
+        with helpers.router_thread(experts, admin_keys=[ADMIN]) as (url, router):
             deep = b"[" * 100_000 + b"]" * 100_000
             for path, body in [
                 ("/v1/chat/completions", b'{"model":"auto","messages":' + deep + b"}"),

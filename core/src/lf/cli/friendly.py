@@ -102,31 +102,32 @@ def _field_options(config_type: Any) -> list[tuple[Any, Any]]:
     return out
 
 
+def _field_parameter(doc: Any, py_type: Any, positional: list[str]) -> inspect.Parameter:
+    """The typer argument or option of one config field, with its help text."""
+    desc = doc.description or ""
+    if doc.choices:
+        desc += f" One of: {', '.join(map(str, doc.choices))}."
+    if doc.type.startswith("list["):
+        desc += " Comma-separated."
+    if doc.required:
+        desc += " [required]"
+    elif doc.default not in (None, "", [], {}):
+        desc += f" [default: {doc.default}]"
+    if doc.path in positional:
+        default: Any = typer.Argument(None, help=desc, show_default=False)
+    elif py_type is bool:
+        flag = doc.path.replace("_", "-")
+        default = typer.Option(None, f"--{flag}/--no-{flag}", help=desc, show_default=False)
+    else:
+        default = typer.Option(None, f"--{doc.path.replace('_', '-')}", help=desc, show_default=False)
+    return inspect.Parameter(doc.path, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=py_type | None)
+
+
 def make_command(spec: ComponentSpec, config_type: Any = None) -> Any:
     """A typer command function for ``spec`` with a generated signature (one option per field of ``config_type``)."""
     fields = _field_options(spec.config if config_type is None else config_type)
     positional = [p for p in spec.positionals]
-    params: list[inspect.Parameter] = []
-    for doc, py_type in fields:
-        desc = doc.description or ""
-        if doc.choices:
-            desc += f" One of: {', '.join(map(str, doc.choices))}."
-        if doc.type.startswith("list["):
-            desc += " Comma-separated."
-        if doc.required:
-            desc += " [required]"
-        elif doc.default not in (None, "", [], {}):
-            desc += f" [default: {doc.default}]"
-        if doc.path in positional:
-            default: Any = typer.Argument(None, help=desc, show_default=False)
-        elif py_type is bool:
-            flag = doc.path.replace("_", "-")
-            default = typer.Option(None, f"--{flag}/--no-{flag}", help=desc, show_default=False)
-        else:
-            default = typer.Option(None, f"--{doc.path.replace('_', '-')}", help=desc, show_default=False)
-        params.append(
-            inspect.Parameter(doc.path, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=py_type | None)
-        )
+    params = [_field_parameter(doc, py_type, positional) for doc, py_type in fields]
     params.sort(key=lambda p: (p.name not in positional, positional.index(p.name) if p.name in positional else 0))
     params += [
         inspect.Parameter(

@@ -201,49 +201,76 @@ class CompletionPipeline:
         """
         frames = (ChatFrames if chat else TextFrames)(gen.request_id, int(time.time()), gen.model)
         iterator: AsyncIterator[Chunk] | None = None
-        status, started, last = 499, False, Chunk(text="")
+        run = _StreamRun()
         try:
             iterator = self.service.backend.stream(gen).__aiter__()
             chunk = await self._next(iterator, deadline)
-            started = True
+            run.started = True
             yield b""  # the priming step of complete(): never sent
-            opening = frames.opening()
-            if opening:
-                yield opening
-            while chunk is not None:
-                last = chunk
-                timer.tokens_seen(chunk.completion_tokens)
-                self.service.last_progress = time.monotonic()
-                if chunk.text or chunk.finish_reason:
-                    yield frames.content(chunk.text, chunk.finish_reason)
-                chunk = await self._next(iterator, deadline)
-            if include_usage:
-                yield frames.usage(last)
-            yield SSE_DONE
-            status = 200
-        except LFError as exc:
-            status = exc.http_status
-            if not started:
-                raise
-            yield sse(lf_error_body(exc)) + SSE_DONE
+            async for frame in self._frames(iterator, chunk, frames, include_usage, deadline, timer, run):
+                yield frame
+            run.status = 200
         except Exception as exc:
-            status = 500
-            log.error(
-                "backend error mid-stream",
-                extra={"context": {"request_id": gen.request_id, "error": type(exc).__name__}},
-            )
-            message = f"The backend failed ({type(exc).__name__}); request id {gen.request_id}."
-            if not started:
-                raise InternalError(message) from None
-            yield sse(error_body("INTERNAL_ERROR", message)) + SSE_DONE
+            yield self._failure(exc, gen.request_id, run)
         finally:
             with anyio.CancelScope(shield=True):
                 if iterator is not None:
                     await _close(iterator)
                 self._leave(gen.model)
-            timer.finish(status, last.completion_tokens or None, last.prompt_tokens)
-            scope_state["lf_stream_status"] = status
-            scope_state["lf_tokens"] = last.completion_tokens
+            timer.finish(run.status, run.last.completion_tokens or None, run.last.prompt_tokens)
+            scope_state["lf_stream_status"] = run.status
+            scope_state["lf_tokens"] = run.last.completion_tokens
+
+    async def _frames(
+        self,
+        iterator: AsyncIterator[Chunk],
+        chunk: Chunk | None,
+        frames: ChatFrames | TextFrames,
+        include_usage: bool,
+        deadline: float,
+        timer: RequestTimer,
+        run: _StreamRun,
+    ) -> AsyncGenerator[bytes, None]:
+        """The events of a stream whose first chunk is ``chunk``: opening, content, usage, ``[DONE]``."""
+        opening = frames.opening()
+        if opening:
+            yield opening
+        while chunk is not None:
+            run.last = chunk
+            timer.tokens_seen(chunk.completion_tokens)
+            self.service.last_progress = time.monotonic()
+            if chunk.text or chunk.finish_reason:
+                yield frames.content(chunk.text, chunk.finish_reason)
+            chunk = await self._next(iterator, deadline)
+        if include_usage:
+            yield frames.usage(run.last)
+        yield SSE_DONE
+
+    @staticmethod
+    def _failure(exc: Exception, request_id: str, run: _StreamRun) -> bytes:
+        """Before the first chunk: raise (a real HTTP status). After it: the error event that ends the stream."""
+        if isinstance(exc, LFError):
+            run.status = exc.http_status
+            if not run.started:
+                raise exc
+            return sse(lf_error_body(exc)) + SSE_DONE
+        run.status = 500
+        log.error(
+            "backend error mid-stream", extra={"context": {"request_id": request_id, "error": type(exc).__name__}}
+        )
+        message = f"The backend failed ({type(exc).__name__}); request id {request_id}."
+        if not run.started:
+            raise InternalError(message) from None
+        return sse(error_body("INTERNAL_ERROR", message)) + SSE_DONE
+
+
+class _StreamRun:
+    """How a stream went: its status so far, whether its first chunk came, its last chunk."""
+
+    def __init__(self) -> None:
+        self.status = 499
+        self.started = False
+        self.last = Chunk(text="")
 
 
 async def _close(iterator: AsyncIterator[Chunk]) -> None:

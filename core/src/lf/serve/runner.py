@@ -132,9 +132,9 @@ def resolve_served_model(config: ServeConfig, events: Events | None = None) -> S
     """
     import msgspec
 
-    from lf.models import model_source, resolve_model
+    from lf.models import SHORTHANDS, resolve_model
 
-    if model_source(config.model) != "shorthand":
+    if config.model not in SHORTHANDS or Path(config.model).exists():
         return config
     return msgspec.structs.replace(
         config,

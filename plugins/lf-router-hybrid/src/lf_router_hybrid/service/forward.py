@@ -216,54 +216,24 @@ class Forwarder:
         replica.in_flight += 1
         replica.requests += 1
         started = time.perf_counter()
-        response: httpx.Response | None = None
+        exchange: _Exchange | None = None
         handed_over = False
         try:
             if replica.models is None:
                 await self.models_of(replica, deadline)
             model = replica.model_for(expert) or expert
-            content = self._encode({**payload, "model": model})
             request = self.client.build_request(
                 "POST",
                 replica.endpoint(path),
-                content=content,
+                content=self._encode({**payload, "model": model}),
                 headers={**self.headers_for(replica.url), "x-request-id": request_id},
                 timeout=self._timeout(deadline),
             )
-            first = body = b""
-            with anyio.CancelScope() as waiting:
-                replica.waiting.add(waiting)
-                try:
-                    response = await self.client.send(request, stream=True)
-                    chunks = response.aiter_raw()
-                    if stream and response.status_code == 200:
-                        first = await _first_chunk(chunks)
-                    else:
-                        body = await response.aread()
-                finally:
-                    replica.waiting.discard(waiting)
-            if waiting.cancelled_caught or response is None:
-                raise ReplicaDownError(f"{replica.url} failed a health check while the answer was awaited")
-            status = response.status_code
-            content_type = response.headers.get("content-type", "application/json")
-            if stream and status == 200:
-                elapsed = time.perf_counter() - started
-                self._succeeded(replica, expert, elapsed, status)
-                handed_over = True
-                return Answer(
-                    status, content_type, replica, expert, elapsed, response=response, first=first, chunks=chunks
-                )
-            elapsed = time.perf_counter() - started
-            self._succeeded(replica, expert, elapsed, status)
-            return Answer(
-                status,
-                content_type,
-                replica,
-                expert,
-                elapsed,
-                body=body,
-                retry_after=response.headers.get("retry-after"),
-            )
+            exchange = await self._exchange(replica, request, stream)
+            answer = exchange.answer(replica, expert, time.perf_counter() - started)
+            self._succeeded(replica, expert, answer.upstream_s, answer.status)
+            handed_over = answer.chunks is not None  # the relay owns the response and the in-flight count now
+            return answer
         except httpx.TransportError as exc:
             self._failed(replica, expert, time.perf_counter() - started, failure_type(exc))
             raise
@@ -273,8 +243,26 @@ class Forwarder:
         finally:
             if not handed_over:
                 replica.in_flight -= 1
-                if response is not None:
-                    await response.aclose()
+                if exchange is not None and exchange.response is not None:
+                    await exchange.response.aclose()
+
+    async def _exchange(self, replica: Replica, request: httpx.Request, stream: bool) -> _Exchange:
+        """Send and read up to what the client needs first, abandoned if the replica fails a health check."""
+        exchange = _Exchange(stream=stream)
+        try:
+            with anyio.CancelScope() as waiting:
+                replica.waiting.add(waiting)
+                try:
+                    await exchange.receive(self.client, request)
+                finally:
+                    replica.waiting.discard(waiting)
+            if waiting.cancelled_caught:
+                raise ReplicaDownError(f"{replica.url} failed a health check while the answer was awaited")
+        except BaseException:
+            if exchange.response is not None:
+                await exchange.response.aclose()
+            raise
+        return exchange
 
     def _succeeded(self, replica: Replica, expert: str, elapsed: float, status: int) -> None:
         self.metrics.upstream_of(expert).observe(elapsed)
@@ -313,3 +301,49 @@ async def _first_chunk(chunks: AsyncIterator[bytes]) -> bytes:
         if chunk:
             return chunk
     return b""
+
+
+@dataclass
+class _Exchange:
+    """One request's response as far as it has been read: headers, then the first chunk or the whole body."""
+
+    stream: bool
+    response: httpx.Response | None = None
+    chunks: AsyncIterator[bytes] | None = None
+    first: bytes = b""
+    body: bytes = b""
+
+    async def receive(self, client: httpx.AsyncClient, request: httpx.Request) -> None:
+        """Send ``request``; read the first chunk of a streamed 200, else the whole body."""
+        self.response = await client.send(request, stream=True)
+        if self.stream and self.response.status_code == 200:
+            self.chunks = self.response.aiter_raw()
+            self.first = await _first_chunk(self.chunks)
+        else:
+            self.body = await self.response.aread()
+
+    def answer(self, replica: Replica, expert: str, elapsed: float) -> Answer:
+        """The :class:`Answer` for the router: an open stream, or a whole body."""
+        response = self.response
+        assert response is not None
+        content_type = response.headers.get("content-type", "application/json")
+        if self.chunks is not None:
+            return Answer(
+                response.status_code,
+                content_type,
+                replica,
+                expert,
+                elapsed,
+                response=response,
+                first=self.first,
+                chunks=self.chunks,
+            )
+        return Answer(
+            response.status_code,
+            content_type,
+            replica,
+            expert,
+            elapsed,
+            body=self.body,
+            retry_after=response.headers.get("retry-after"),
+        )

@@ -24,225 +24,19 @@ import asyncio
 import collections
 import contextlib
 import http.cookiejar
-import socket
-import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httptools
 import httpx
 
-if sys.version_info >= (3, 11):
-    _timeout = asyncio.timeout
-else:  # pragma: no cover - Python 3.10
-
-    @contextlib.asynccontextmanager
-    async def _timeout(delay: float | None) -> AsyncIterator[None]:
-        if delay is None:
-            yield
-            return
-        task = asyncio.current_task()
-        assert task is not None
-        expired = False
-
-        def expire() -> None:
-            nonlocal expired
-            expired = True
-            task.cancel()
-
-        handle = asyncio.get_running_loop().call_later(delay, expire)
-        try:
-            yield
-        except asyncio.CancelledError:
-            if expired:
-                raise TimeoutError() from None
-            raise
-        finally:
-            handle.cancel()
-
-
-#: Unread response bytes past which the connection stops reading (back-pressure).
-_HIGH_WATER = 1 << 20
-Origin = tuple[str, int]
-
-
-class _Connection(asyncio.Protocol):
-    """One keep-alive connection to an origin; one request at a time."""
-
-    def __init__(self, origin: Origin, pool: _Pool) -> None:
-        self.origin = origin
-        self.pool = pool
-        self.idle = False
-        self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
-        self.closed = False
-        self.reused = False
-        self.idle_since = 0.0
-        self._writable: asyncio.Future[None] | None = None
-        self._reset()
-
-    def _reset(self) -> None:
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.status: asyncio.Future[int] | None = None
-        self.chunks: collections.deque[bytes] = collections.deque()
-        self.buffered = 0
-        self.complete = False
-        self.keep_alive = True
-        self.until_close = False
-        self.got_bytes = False
-        self.error: Exception | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self._paused = False
-
-    # --- asyncio.Protocol -----------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment] # uvloop's transports are not asyncio.Transport
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def data_received(self, data: bytes) -> None:
-        self.got_bytes = True
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            self._fail(httpx.RemoteProtocolError(f"Invalid HTTP response: {exc}"))
-            self.close()
-
-    def eof_received(self) -> bool:
-        return False  # close the transport
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self.transport = None
-        if self.idle:  # the server closed a kept-alive connection: forget it now
-            self.pool.forget(self)
-        if self.status is not None and not self.complete:
-            if self.until_close and self.status.done():
-                self.complete = True  # a body that ends when the connection does
-                self._wake()
-            elif not self.got_bytes:
-                self._fail(httpx.RemoteProtocolError("Server disconnected without sending a response."))
-            else:
-                self._fail(httpx.RemoteProtocolError("Server disconnected before the response was complete."))
-        if self._writable is not None and not self._writable.done():
-            self._writable.set_exception(httpx.WriteError("Connection lost while writing."))
-
-    def pause_writing(self) -> None:
-        self._writable = asyncio.get_running_loop().create_future()
-
-    def resume_writing(self) -> None:
-        if self._writable is not None and not self._writable.done():
-            self._writable.set_result(None)
-        self._writable = None
-
-    # --- httptools callbacks ------------------------------------------------------------------
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        status = self.parser.get_status_code()
-        if 100 <= status < 200:  # informational (103 Early Hints...): wait for the real response
-            self.headers = []
-            return
-        self.keep_alive = bool(self.parser.should_keep_alive())
-        names = {name.lower() for name, _ in self.headers}
-        self.until_close = b"content-length" not in names and b"transfer-encoding" not in names
-        self.until_close = self.until_close and status not in (204, 304)
-        if self.status is not None and not self.status.done():
-            self.status.set_result(status)
-
-    def on_body(self, body: bytes) -> None:
-        self.chunks.append(body)
-        self.buffered += len(body)
-        if self.buffered > _HIGH_WATER and not self._paused and self.transport is not None:
-            self._paused = True
-            self.transport.pause_reading()
-        self._wake()
-
-    def on_message_complete(self) -> None:
-        if self.status is None or not self.status.done():
-            return  # the end of an informational response
-        self.complete = True
-        self._wake()
-
-    # --- one exchange ---------------------------------------------------------------------------
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    def _fail(self, error: Exception) -> None:
-        self.error = error
-        if self.status is not None and not self.status.done():
-            self.status.set_exception(error)
-        self._wake()
-
-    def begin(self) -> None:
-        """Prepare for a new response."""
-        self._reset()
-        self.status = asyncio.get_running_loop().create_future()
-
-    async def write(self, data: bytes, timeout: float | None) -> None:
-        """Send ``data``; wait when the socket's buffer is full."""
-        if self.closed or self.transport is None or self.transport.is_closing():
-            raise httpx.WriteError("The connection is closed.")
-        self.transport.write(data)
-        if self._writable is not None:
-            try:
-                async with _timeout(timeout):
-                    await self._writable
-            except TimeoutError:
-                raise httpx.WriteTimeout("Timed out while sending the request.") from None
-
-    async def response(self, timeout: float | None) -> int:
-        """The status code, once the response headers are in."""
-        assert self.status is not None
-        try:
-            async with _timeout(timeout):
-                return await self.status
-        except TimeoutError:
-            raise httpx.ReadTimeout("Timed out waiting for the response.") from None
-
-    async def chunk(self, timeout: float | None) -> bytes | None:
-        """The next piece of the body, or None at its end."""
-        while True:
-            if self.chunks:
-                data = self.chunks.popleft()
-                self.buffered -= len(data)
-                if self._paused and self.buffered < _HIGH_WATER // 4 and self.transport is not None:
-                    self._paused = False
-                    self.transport.resume_reading()
-                return data
-            if self.error is not None:
-                raise self.error
-            if self.complete:
-                return None
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                async with _timeout(timeout):
-                    await self._waiter
-            except TimeoutError:
-                raise httpx.ReadTimeout("Timed out reading the response body.") from None
-            finally:
-                self._waiter = None
-
-    def close(self) -> None:
-        """Close the socket now."""
-        self.closed = True
-        if self.transport is not None:
-            self.transport.close()
-            self.transport = None
+from lf_router_hybrid.service.http1_connection import Connection, Origin, timeout_after
 
 
 class _Body(httpx.AsyncByteStream):
     """A response body read from its connection; closing it hands the connection back."""
 
-    def __init__(self, pool: _Pool, conn: _Connection, read_timeout: float | None) -> None:
+    def __init__(self, pool: _Pool, conn: Connection, read_timeout: float | None) -> None:
         self._pool = pool
         self._conn = conn
         self._timeout = read_timeout
@@ -278,12 +72,12 @@ class _Pool:
         self.max_connections = max_connections
         self.max_keepalive = max_keepalive
         self.keepalive_expiry = keepalive_expiry
-        self.idle: dict[Origin, list[_Connection]] = {}
+        self.idle: dict[Origin, list[Connection]] = {}
         self.open = 0
         self.idle_count = 0
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
-    async def acquire(self, origin: Origin, timeouts: dict[str, float | None]) -> _Connection:
+    async def acquire(self, origin: Origin, timeouts: dict[str, float | None]) -> Connection:
         """An idle connection to ``origin``, else a new one (waiting for room up to the pool timeout)."""
         deadline = None if timeouts.get("pool") is None else time.monotonic() + float(timeouts["pool"] or 0)
         while True:
@@ -296,7 +90,7 @@ class _Pool:
                 return await self._connect(origin, timeouts.get("connect"))
             await self._wait(deadline)
 
-    def _idle_connection(self, origin: Origin) -> _Connection | None:
+    def _idle_connection(self, origin: Origin) -> Connection | None:
         stack = self.idle.get(origin)
         now = time.monotonic()
         while stack:
@@ -323,12 +117,12 @@ class _Pool:
             self.idle_count -= 1
             self._drop(conn)
 
-    async def _connect(self, origin: Origin, timeout: float | None) -> _Connection:
+    async def _connect(self, origin: Origin, timeout: float | None) -> Connection:
         self.open += 1
         loop = asyncio.get_running_loop()
         try:
-            async with _timeout(timeout):
-                _, conn = await loop.create_connection(lambda: _Connection(origin, self), origin[0], origin[1])
+            async with timeout_after(timeout):
+                _, conn = await loop.create_connection(lambda: Connection(origin, self), origin[0], origin[1])
         except TimeoutError:
             self._closed_one()
             raise httpx.ConnectTimeout(f"Timed out connecting to {origin[0]}:{origin[1]}.") from None
@@ -345,7 +139,7 @@ class _Pool:
         self._waiters.append(waiter)
         try:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            async with _timeout(timeout):
+            async with timeout_after(timeout):
                 await waiter
         except TimeoutError:
             raise httpx.PoolTimeout("No connection became free in time.") from None
@@ -360,7 +154,7 @@ class _Pool:
                 waiter.set_result(None)
                 return
 
-    def _drop(self, conn: _Connection) -> None:
+    def _drop(self, conn: Connection) -> None:
         conn.close()
         self._closed_one()
 
@@ -368,7 +162,7 @@ class _Pool:
         self.open -= 1
         self._notify()
 
-    def release(self, conn: _Connection, reusable: bool) -> None:
+    def release(self, conn: Connection, reusable: bool) -> None:
         """Keep ``conn`` for the next request to its origin, or close it."""
         if reusable and not conn.closed and self.idle_count < self.max_keepalive:
             conn.idle_since = time.monotonic()
@@ -379,7 +173,7 @@ class _Pool:
         else:
             self._drop(conn)
 
-    def forget(self, conn: _Connection) -> None:
+    def forget(self, conn: Connection) -> None:
         """An idle connection closed by the server: out of the pool, its place free."""
         stack = self.idle.get(conn.origin)
         if stack is not None and conn in stack:
@@ -478,7 +272,7 @@ def _serialize(request: httpx.Request) -> tuple[bytes, bytes | None]:
     return b"".join(lines), body
 
 
-async def _write_stream(conn: _Connection, request: httpx.Request, timeout: float | None) -> None:
+async def _write_stream(conn: Connection, request: httpx.Request, timeout: float | None) -> None:
     chunked = request.headers.get("transfer-encoding", "").lower() == "chunked"
     stream = request.stream
     assert isinstance(stream, httpx.AsyncByteStream)
