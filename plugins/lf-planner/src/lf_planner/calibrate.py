@@ -218,7 +218,7 @@ def emit_calibration(result: CalibrationResult, output: Path | None, as_json: bo
     """Print the comparison table (or JSON) and write the fitted factors."""
     import sys
 
-    from lf.cli.console import info
+    from lf.plugin_api import info
 
     text = msgspec.json.format(msgspec.json.encode(result), indent=2).decode() + "\n"
     if as_json:
@@ -226,7 +226,7 @@ def emit_calibration(result: CalibrationResult, output: Path | None, as_json: bo
     else:
         from rich.table import Table
 
-        from lf.cli.console import console
+        from lf.plugin_api import console
 
         table = Table(title="Measured vs planned", title_justify="left", box=None)
         table.add_column("run", no_wrap=True, overflow="ellipsis", max_width=48)

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from lf.cli.base import new_typer
+from lf.plugin_api import new_typer
 
 HELP = (
     "Plan GPUs, replicas, latency, duration and cost for serving and fine-tuning LLMs, and forecast load.\n\n"
@@ -80,7 +80,7 @@ def _generate(kind: str, output: Path | None, force: bool) -> None:
     if path.exists() and not force:
         raise ConfigError(f"{path} already exists.", hint="Pass --force to overwrite it, or --output another file.")
     atomic_write_text(path, json.dumps(data, indent=2) + "\n")
-    from lf.cli.console import info
+    from lf.plugin_api import info
 
     info(f"wrote {path}: edit it, then run `lf plan --config {path}`")
 

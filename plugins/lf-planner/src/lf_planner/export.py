@@ -101,11 +101,11 @@ def emit(plan: LLMCapacityPlan | TrainingCapacityPlan, output: Path | None, fmt:
     """Print the summary (or JSON) and write the file when asked."""
     import sys
 
-    from lf.cli.console import STATE, info
+    from lf.plugin_api import info, is_quiet
 
     if as_json:
         sys.stdout.write(to_json(plan))
-    elif not STATE.quiet:
+    elif not is_quiet():
         from lf_planner.render import print_plan
 
         print_plan(plan)

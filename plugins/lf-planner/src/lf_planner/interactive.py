@@ -195,7 +195,7 @@ def run_interactive(mode: str | None = None) -> None:
     """Ask, plan, show, and offer to save."""
     import typer
 
-    from lf.cli.console import console, interruptible
+    from lf.plugin_api import console, interruptible
 
     con = console()
     with interruptible():

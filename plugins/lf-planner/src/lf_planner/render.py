@@ -39,7 +39,7 @@ def print_gpus(hardware_file: str | None, as_json: bool) -> None:
         return
     from rich.table import Table
 
-    from lf.cli.console import console
+    from lf.plugin_api import console
 
     table = Table(title="GPU types (dense tensor throughput, TFLOPS)", title_justify="left", box=None)
     for col in ("GPU", "memory GB", "HBM GB/s", "BF16", "FP8", "INT8", "interconnect", "cheapest $/h"):
@@ -71,7 +71,7 @@ def print_models() -> None:
     """``lf plan models``: the known architectures."""
     from rich.table import Table
 
-    from lf.cli.console import console
+    from lf.plugin_api import console
     from lf_planner.architecture import KNOWN
 
     table = Table(title="Known architectures (--model NAME)", title_justify="left", box=None)

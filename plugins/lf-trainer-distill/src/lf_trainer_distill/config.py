@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from lf_trainer_sft.config import TrainConfigBase
+from lf_trainer_sft.trainer_kit import TrainConfigBase
 
 #: A layer index: 0 (the embeddings) or more.
 Layer = Annotated[int, msgspec.Meta(ge=0)]
@@ -43,6 +43,6 @@ class DistillConfig(TrainConfigBase, kw_only=True, forbid_unknown_fields=True):
     def validate(self) -> None:
         """The shared checks, and the teacher's name."""
         super().validate()
-        from lf_trainer_sft.checks import check_model
+        from lf_trainer_sft.trainer_kit import check_model
 
         check_model("teacher", self.teacher)

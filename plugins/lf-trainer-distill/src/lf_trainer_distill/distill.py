@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from lf.components import Events, TrainResult
 from lf.errors import ConfigError
 from lf_trainer_distill.config import DistillConfig
-from lf_trainer_sft.runtime import BaseTrainJob
+from lf_trainer_sft.trainer_kit import BaseTrainJob
 
 PROJECTIONS_FILE = "distill_projections.safetensors"
 
@@ -89,7 +89,7 @@ class DistillTrainer(BaseTrainJob):
 
     def _load_tokenizer(self, model_path: str) -> Any:
         from lf.models import resolve_model
-        from lf_trainer_sft.models import load_tokenizer
+        from lf_trainer_sft.trainer_kit import load_tokenizer
 
         student = load_tokenizer(model_path)
         self.teacher_path = resolve_model(self.config.teacher, events=self.events)
@@ -105,7 +105,7 @@ class DistillTrainer(BaseTrainJob):
         return {"max_length": c.max_length, "train_on": c.train_on, "shape": self.data_shape}
 
     def _fingerprint(self) -> dict[str, str]:
-        from lf_trainer_sft.checkpoints import model_identity
+        from lf_trainer_sft.trainer_kit import model_identity
 
         out = super()._fingerprint()
         out["teacher"] = model_identity(self.teacher_path)
@@ -115,19 +115,19 @@ class DistillTrainer(BaseTrainJob):
     def _prepare_datasets(self, train: Any, evals: Any | None, tokenizer: Any) -> tuple[Any, Any | None]:
         c = self.config
         if self.data_shape == "text":
-            from lf_trainer_sft.pretrain import group_texts
+            from lf_trainer_sft.trainer_kit import group_texts
 
             return group_texts(train, tokenizer, c.max_length), (
                 group_texts(evals, tokenizer, c.max_length) if evals is not None else None
             )
-        from lf_trainer_sft.chat import tokenize_dataset
+        from lf_trainer_sft.trainer_kit import tokenize_dataset
 
         train = tokenize_dataset(train, tokenizer, max_length=c.max_length, train_on=c.train_on)
         evals = tokenize_dataset(evals, tokenizer, max_length=c.max_length, train_on=c.train_on) if evals else None
         return train, evals
 
     def _load_model(self, model_path: str, tokenizer: Any) -> Any:
-        from lf_trainer_sft.models import load_model
+        from lf_trainer_sft.trainer_kit import load_model
 
         c = self.config
         student = super()._load_model(model_path, tokenizer)

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from lf_trainer_sft.config import MIN_LENGTH, PositiveFloat, TrainConfigBase
+from lf_trainer_sft.trainer_kit import MIN_LENGTH, PositiveFloat, TrainConfigBase
 
 
 def _d(text: str, **limits: Any) -> msgspec.Meta:
@@ -49,7 +49,7 @@ class DPOConfig(TrainConfigBase, kw_only=True, forbid_unknown_fields=True):
         """The shared checks, then the loss and reference options that exclude each other."""
         super().validate()
         from lf.config import invalid
-        from lf_trainer_sft.checks import check_model
+        from lf_trainer_sft.trainer_kit import check_model
 
         if self.label_smoothing and self.loss_type != "sigmoid":
             raise invalid(

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from lf.components import Events, TrainResult
 from lf_trainer_dpo.config import DPOConfig, ORPOConfig
-from lf_trainer_sft.runtime import BaseTrainJob
+from lf_trainer_sft.trainer_kit import BaseTrainJob
 
 _REWARD_KEYS = {
     "rewards/accuracies": "reward_accuracy",
@@ -34,7 +34,7 @@ class _PreferenceJob(BaseTrainJob):
 
     def _load_model(self, model_path: str, tokenizer: Any) -> Any:
         """The starting policy, without a new adapter: TRL attaches it (so the reference is 'adapter disabled')."""
-        from lf_trainer_sft.models import load_model
+        from lf_trainer_sft.trainer_kit import load_model
 
         c = self.config
         return load_model(
@@ -44,7 +44,7 @@ class _PreferenceJob(BaseTrainJob):
     def _peft_config(self, model: Any) -> Any:
         if self.config.method != "lora":
             return None
-        from lf_trainer_sft.models import peft_config
+        from lf_trainer_sft.trainer_kit import peft_config
 
         return peft_config(self.config.lora, model)
 
@@ -119,7 +119,7 @@ class DPOTrainer(_PreferenceJob):
         )
 
     def _frozen(self, path: str) -> Any:
-        from lf_trainer_sft.models import load_model
+        from lf_trainer_sft.trainer_kit import load_model
 
         ref = load_model(path, dtype=self.config.dtype, attn_implementation=self.config.attn_implementation)
         ref.eval().requires_grad_(False)

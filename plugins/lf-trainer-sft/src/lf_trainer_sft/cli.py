@@ -12,11 +12,11 @@ import typer
 
 def add_commands(app: typer.Typer) -> None:
     """Add ``merge lora`` (a new shared ``merge`` group) and ``data preview`` to ``app``."""
-    from lf.cli.friendly import group
+    from lf.plugin_api import command_group
 
-    merge = group(app, "merge", help="Merge adapters into their base models.", panel="Plugins")
+    merge = command_group(app, "merge", help="Merge adapters into their base models.", panel="Plugins")
     merge.command("lora")(merge_lora_cmd)
-    data = group(app, "data")
+    data = command_group(app, "data")
     data.command("preview")(preview_cmd)
 
 
@@ -35,8 +35,8 @@ def merge_lora_cmd(
 
     Example: lf merge lora smollm2 runs/sft-smollm2 runs/sft-smollm2-merged --dtype bfloat16
     """
-    from lf.cli.console import info, print_result
     from lf.errors import ConfigError
+    from lf.plugin_api import info, print_result
     from lf_trainer_sft.merge import TOLERANCE, merge_lora
 
     if dtype != "auto" and dtype not in TOLERANCE:
@@ -64,10 +64,10 @@ def preview_cmd(
 
     from rich.markup import escape
 
-    from lf.cli.console import console
     from lf.data import check_for_training, iter_normalized
     from lf.errors import ConfigError
     from lf.models import resolve_model
+    from lf.plugin_api import console
     from lf_trainer_sft.chat import IGNORE, encode_chat, preview_segments
     from lf_trainer_sft.models import load_tokenizer
 

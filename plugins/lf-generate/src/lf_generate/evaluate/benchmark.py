@@ -331,11 +331,11 @@ def run_benchmark(
 
 def _checked_model_and_texts(model: str, data: str | None, max_samples: int | None) -> tuple[str, list[str]]:
     """The model directory (resolved and checked) and the held-out texts to score it on."""
+    from lf.models import resolve_model
     from lf_evaluate.perplexity import check_model_dir
     from lf_evaluate.texts import load_texts
-    from lf_generate.models import resolve_model_dir
 
-    model = resolve_model_dir(model)
+    model = resolve_model(model)
     check_model_dir(model)
     return model, load_texts(data, max_samples=max_samples)
 

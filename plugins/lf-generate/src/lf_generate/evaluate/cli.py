@@ -12,9 +12,9 @@ GROUP_HELP = "Evaluate models: perplexity, benchmarks (latency, throughput) and 
 
 def add_commands(app: typer.Typer) -> None:
     """Add ``benchmark`` and ``compare`` to the shared ``lf evaluate`` group (created if missing)."""
-    from lf.cli.friendly import group
+    from lf.plugin_api import command_group
 
-    evaluate = group(app, "evaluate", help=GROUP_HELP, panel="Plugins")
+    evaluate = command_group(app, "evaluate", help=GROUP_HELP, panel="Plugins")
     evaluate.command("benchmark")(benchmark)
     evaluate.command("compare")(compare)
 
@@ -105,7 +105,7 @@ def benchmark(
     import msgspec
 
     from lf.atomic import atomic_write_bytes
-    from lf.cli.console import RichEvents, interruptible, print_json
+    from lf.plugin_api import RichEvents, interruptible, print_json
     from lf_generate.evaluate.benchmark import run_benchmark
 
     with interruptible(), RichEvents() as events:
@@ -137,7 +137,7 @@ def benchmark(
 def _print_benchmark(result: object) -> None:
     from rich.table import Table
 
-    from lf.cli.console import console
+    from lf.plugin_api import console
     from lf_generate.evaluate.benchmark import BenchmarkResult
 
     assert isinstance(result, BenchmarkResult)
@@ -246,7 +246,7 @@ def compare(
       lf evaluate compare smollm2 runs/sft-smollm2/merged --prompts prompts.txt --reference heldout.jsonl
       lf evaluate compare http://127.0.0.1:8000 http://127.0.0.1:8001 --prompts p.txt --judge http://127.0.0.1:8002
     """
-    from lf.cli.console import RichEvents, interruptible, print_json
+    from lf.plugin_api import RichEvents, interruptible, print_json
     from lf_generate.evaluate.compare import compare_models
 
     texts, ref_texts = _compare_texts(prompts, max_samples, max_tokens, reference)
@@ -328,7 +328,7 @@ def _write_compare_report(report: Any, output: Path, png: bool) -> dict[str, Pat
 
 def _print_compare(report: Any, paths: dict[str, Path]) -> None:
     """One line per model, the judge's verdict, and the files written."""
-    from lf.cli.console import console, info
+    from lf.plugin_api import console, info
 
     out = console()
     for side in (report.a, report.b):

@@ -25,9 +25,10 @@ import msgspec
 
 from lf.components import Events, NullEvents
 from lf.errors import ConfigError
+from lf.models import resolve_model
 from lf_generate.config import JudgeConfig, ModelRef
 from lf_generate.judge import PAIR_RUBRIC, Verdict, combine_orderings, pair_messages, parse_verdict
-from lf_generate.models import RequestFailedError, check_ref, open_model, resolve_model_dir, retrying
+from lf_generate.models import RequestFailedError, check_ref, open_model, retrying
 
 
 class ModelSummary(msgspec.Struct, kw_only=True):
@@ -326,7 +327,7 @@ def _check_refs(a: ModelRef, b: ModelRef, judge: JudgeConfig | None) -> None:
         if ref is not None:
             check_ref(ref, what)
             if not ref.base_url:
-                resolve_model_dir(ref.model or "")
+                resolve_model(ref.model or "")
 
 
 def _new_side(ref: ModelRef, label: str | None) -> ModelSummary:
@@ -358,7 +359,7 @@ def _measure_perplexities(
             side.perplexity_note = "not measured: an OpenAI-compatible endpoint gives no prompt log-probabilities"
             continue
         measured = perplexity(
-            resolve_model_dir(ref.model or ""), reference, events=events, label=f"perplexity of {side.label}"
+            resolve_model(ref.model or ""), reference, events=events, label=f"perplexity of {side.label}"
         )
         side.perplexity = measured.perplexity
 

@@ -90,7 +90,7 @@ def print_forecast(result: ForecastResult) -> None:
     from rich.markup import escape as esc
     from rich.table import Table
 
-    from lf.cli.console import console
+    from lf.plugin_api import console
 
     con = console()
     con.print(
@@ -149,14 +149,14 @@ def emit_forecast(result: ForecastResult, output: Path | None, fmt: str | None, 
     """Print and/or write the forecast."""
     import sys
 
-    from lf.cli.console import STATE, info
+    from lf.plugin_api import info, is_quiet
     from lf_planner.export import format_for
     from lf_planner.export import write_text as atomic_write_text
 
     text = msgspec.json.format(msgspec.json.encode(result), indent=2).decode() + "\n"
     if as_json:
         sys.stdout.write(text)
-    elif not STATE.quiet:
+    elif not is_quiet():
         print_forecast(result)
     if output is not None:
         chosen = format_for(output, fmt)
