@@ -118,3 +118,25 @@ def test_dry_run_error_names_where_the_bad_value_came_from(tmp_path, monkeypatch
     assert info.value.code == 3
     text = " ".join(capsys.readouterr().err.split())
     assert source in text and "'steps'" in text and ">= 1" in text and "found 0" in text
+
+
+def test_run_help_lists_route_and_data_help_lists_plugin_formats():
+    import inspect
+
+    from lf.cli import data_cmd
+    from lf.cli.run_cmd import RUNNABLE
+    from lf.components import ComponentSpec
+    from lf.hookspecs import hookimpl
+    from lf.plugins import plugin_module
+    from lf.testing import isolated_registry
+
+    assert "route" in RUNNABLE and "format" not in RUNNABLE
+
+    @hookimpl
+    def register_data_formats(register):
+        register(ComponentSpec(kind="format", name="qa-pairs", summary="q/a", impl="lf.data.formats:MessagesFormat"))
+
+    with isolated_registry(plugin_module("qa_format_plugin", register_data_formats=register_data_formats)) as reg:
+        data_cmd.describe_formats(reg)
+    to_help = inspect.signature(data_cmd.convert).parameters["to"].default.help
+    assert "qa-pairs" in to_help and "messages" in to_help

@@ -83,6 +83,8 @@ def build_app(argv: list[str] | None = None) -> typer.Typer:
     app.add_typer(expert_cmd.app, name="expert", rich_help_panel=CORE_PANEL)
     registry = get_registry()
     path = None if argv is None else [word for word in argv if not word.startswith("-")][:2]
+    if path is None or path[:1] == ["data"]:
+        data_cmd.describe_formats(registry)
     friendly.add_job_groups(app, registry, panel=JOBS_PANEL, path=path)
     serve_cmd.add_commands(app)
     _add_plugin_commands(app, registry)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -94,9 +94,7 @@ def _print_report(con: Console, report: ValidationReport) -> None:
 def convert(
     source: Path = typer.Argument(..., help="Input file."),
     target: Path = typer.Argument(..., help="Output file (.jsonl, .json or .parquet)."),
-    to: str = typer.Option(
-        ..., "--to", "-t", help="Target format: alpaca, sharegpt, messages, prompt-response, dpo, text."
-    ),
+    to: str = typer.Option(..., "--to", "-t", help="Target format (every registered one: see describe_formats)."),
     from_format: str | None = typer.Option(None, "--from", help=FORMAT_HELP),
 ) -> None:
     """Convert records to another format (invalid or unconvertible records are skipped and counted).
@@ -181,3 +179,16 @@ def stats(
             f"{s.max:,}",
         )
     console().print(table)
+
+
+def describe_formats(registry: Any) -> None:
+    """Name every registered format - plugins' too - in the help of ``--to`` and ``--format``."""
+    import inspect
+
+    names = ", ".join(spec.name for spec in registry.specs("format"))
+    for command, param, text in (
+        (convert, "to", f"Target format: {names}."),
+        (convert, "from_format", f"Force the source format instead of detecting it: {names}."),
+        (validate, "format", f"Force a format instead of detecting it: {names}."),
+    ):
+        inspect.signature(command).parameters[param].default.help = text

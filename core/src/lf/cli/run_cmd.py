@@ -10,7 +10,9 @@ import typer
 
 from lf.components import KINDS
 
-RUNNABLE = [name for name, kind in KINDS.items() if kind.runner]
+#: Every kind but data formats runs: train, serve, quantize and generate in the core, route by the
+#: router service a plugin registers (lf-router-hybrid).
+RUNNABLE = [name for name in KINDS if name != "format"]
 
 
 def run(
