@@ -16,7 +16,7 @@ from litestar.params import FromPath, JSONBody
 
 from lf.serve.completions import CompletionPipeline
 from lf.serve.config import ServeConfig
-from lf.serve.guards import authenticate, authenticate_admin, log_admin_action, service_of
+from lf.serve.guards import authenticate_admin, log_admin_action, service_of
 from lf.serve.model_service import ModelService
 from lf.serve.schemas import (
     ChatCompletionRequest,
@@ -26,20 +26,16 @@ from lf.serve.schemas import (
     ModelList,
     UnloadRequest,
 )
-from lf.serve.service import create_service_app
+from lf.serve.service import OpenAIRoutes, create_service_app
 from lf.serve.wire import json_response, request_id
 
 
 def _service(request: Request[Any, Any, Any]) -> ModelService:
-    service: ModelService = service_of(request)
-    return service
+    return service_of(request, ModelService)
 
 
-class OpenAIController(Controller):
+class OpenAIController(OpenAIRoutes):
     """The OpenAI-compatible endpoints."""
-
-    path = "/v1"
-    guards = [authenticate]  # noqa: RUF012 - Litestar reads this class attribute
 
     @post("/completions", status_code=200)
     async def completions(self, request: Request[Any, Any, Any], data: JSONBody[CompletionRequest]) -> Response[Any]:

@@ -11,7 +11,7 @@ thread hop on every request.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
@@ -22,11 +22,13 @@ from lf.serve.limits import with_retry_after
 
 security_log = get_logger("lf.security")
 Connection = ASGIConnection[Any, Any, Any, Any]
+S = TypeVar("S")
 
 
-def service_of(connection: Connection) -> Any:
-    """The :class:`lf.serve.service.Service` that the app serves."""
-    return connection.app.state["lf_service"]
+def service_of(connection: Connection, kind: type[S] | None = None) -> S:
+    """The :class:`lf.serve.service.Service` the app serves (``kind``: its class, for type checkers)."""
+    service: S = connection.app.state["lf_service"]
+    return service
 
 
 def _client(connection: Connection) -> str:

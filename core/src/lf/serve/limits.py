@@ -15,6 +15,16 @@ import time
 from lf.errors import ModelOverloadedError, RequestTimeoutError
 
 
+def wake_oldest(waiters: collections.deque[asyncio.Future[None]]) -> bool:
+    """Hand something free to the oldest waiter still waiting; False when nobody waits."""
+    while waiters:
+        waiter = waiters.popleft()
+        if not waiter.done():
+            waiter.set_result(None)
+            return True
+    return False
+
+
 def with_retry_after(exc: Exception, seconds: float) -> Exception:
     """Attach a Retry-After (seconds) that the error response will carry."""
     exc.retry_after = seconds  # type: ignore[attr-defined]
@@ -85,12 +95,8 @@ class Admission:
 
     def release(self) -> None:
         """Free a slot: the oldest waiter takes it over, or it becomes free."""
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-        self._active -= 1
+        if not wake_oldest(self._waiters):
+            self._active -= 1
 
     def recently_shed(self, window_s: float = 60.0) -> bool:
         """Whether a request was refused for capacity in the last ``window_s`` seconds."""

@@ -29,7 +29,7 @@ from litestar.plugins import InitPlugin
 from lf.serve.access_log import before_send, timing_middleware
 from lf.serve.auth import KeyChecker, configured_admin_keys, configured_keys
 from lf.serve.error_handlers import EXCEPTION_HANDLERS
-from lf.serve.guards import authenticate_metrics, service_of
+from lf.serve.guards import authenticate, authenticate_metrics, service_of
 from lf.serve.limits import Admission, RateLimiter
 from lf.serve.metrics import CONTENT_TYPE
 from lf.serve.options import ServerOptions
@@ -105,6 +105,13 @@ class Service(ABC):
     def deadline(self, scope_state: dict[str, Any]) -> float:
         """The ``time.perf_counter()`` by which the request must be answered (arrival + request_timeout_s)."""
         return float(scope_state.get("lf_t0") or time.perf_counter()) + self.options.limits.request_timeout_s
+
+
+class OpenAIRoutes(Controller):
+    """Base of a service's OpenAI-compatible endpoints: under ``/v1``, behind an API key."""
+
+    path = "/v1"
+    guards = [authenticate]  # noqa: RUF012 - Litestar reads this class attribute
 
 
 class OpsController(Controller):

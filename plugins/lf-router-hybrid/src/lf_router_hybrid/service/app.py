@@ -17,7 +17,7 @@ from lf.errors import ModelNotFoundError
 from lf.experts import ExpertConfig, ExpertManager
 from lf.serve.guards import authenticate, authenticate_admin, log_admin_action, service_of
 from lf.serve.schemas import ChatCompletionRequest, CompletionRequest, ModelCard, ModelList
-from lf.serve.service import create_service_app
+from lf.serve.service import OpenAIRoutes, create_service_app
 from lf.serve.wire import decode_body, json_response, request_id
 from lf_router_hybrid.service import router_api
 from lf_router_hybrid.service.decide import unknown_model
@@ -36,15 +36,11 @@ EXPOSED_HEADERS = ("X-LF-Expert", "X-LF-Routing", "X-LF-Fallback-From", "X-LF-Ro
 
 
 def _router(connection: Any) -> RouterService:
-    router: RouterService = service_of(connection)
-    return router
+    return service_of(connection, RouterService)
 
 
-class OpenAIController(Controller):
-    """The OpenAI-compatible endpoints."""
-
-    path = "/v1"
-    guards = [authenticate]  # noqa: RUF012 - Litestar reads this class attribute
+class OpenAIController(OpenAIRoutes):
+    """The OpenAI-compatible endpoints, routed: ``model: "auto"`` lets the router choose the expert."""
 
     @post("/chat/completions", status_code=200)
     async def chat_completions(

@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from lf.serve.limits import wake_oldest
 from lf_router_hybrid.service.http1_connection import Connection, Origin, timeout_after
 
 
@@ -148,11 +149,7 @@ class _Pool:
                 self._waiters.remove(waiter)
 
     def _notify(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+        wake_oldest(self._waiters)
 
     def _drop(self, conn: Connection) -> None:
         conn.close()
