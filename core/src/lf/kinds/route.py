@@ -93,9 +93,7 @@ class Classifier(Protocol):
     """What the router calls on a classifier (``lf.testing.check_plugin`` checks exactly these)."""
 
     @classmethod
-    def from_config(
-        cls, config: msgspec.Struct | None, experts: ExpertSource, *, fallback_expert: str | None = None
-    ) -> Classifier:
+    def from_config(cls, config: Any, experts: ExpertSource, *, fallback_expert: str | None = None) -> Classifier:
         """Build one from the component's options (its spec's config, or None) and the enabled experts."""
         ...
 
@@ -167,9 +165,7 @@ class BaseClassifier(ABC):
         self._fallback = fallback_expert
 
     @classmethod
-    def from_config(
-        cls: type[C], config: msgspec.Struct | None, experts: ExpertSource, *, fallback_expert: str | None = None
-    ) -> C:
+    def from_config(cls: type[C], config: Any, experts: ExpertSource, *, fallback_expert: str | None = None) -> C:
         """How the router builds a classifier: ``cls(config, fallback_expert=...)``, then the experts.
 
         Override it when building takes more (a trained state to load, options to unpack).

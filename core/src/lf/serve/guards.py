@@ -11,7 +11,7 @@ thread hop on every request.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
@@ -25,10 +25,17 @@ Connection = ASGIConnection[Any, Any, Any, Any]
 S = TypeVar("S")
 
 
-def service_of(connection: Connection, kind: type[S] | None = None) -> S:
+@overload
+def service_of(connection: Connection) -> Any: ...
+
+
+@overload
+def service_of(connection: Connection, kind: type[S]) -> S: ...
+
+
+def service_of(connection: Connection, kind: type[Any] | None = None) -> Any:
     """The :class:`lf.serve.service.Service` the app serves (``kind``: its class, for type checkers)."""
-    service: S = connection.app.state["lf_service"]
-    return service
+    return connection.app.state["lf_service"]
 
 
 def _client(connection: Connection) -> str:

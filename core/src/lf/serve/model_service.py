@@ -11,7 +11,7 @@ import asyncio
 import inspect
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import msgspec
@@ -225,7 +225,9 @@ class ModelService(Service):
                 reasons.append("requests were refused for capacity in the last minute")
             if self.stalled():
                 reasons.append("the engine has made no progress for too long")
-        verdict = "unhealthy" if reason else "degraded" if reasons else "healthy"
+        verdict: Literal["healthy", "degraded", "unhealthy"] = (
+            "unhealthy" if reason else "degraded" if reasons else "healthy"
+        )
         return HealthResponse(
             status=verdict,
             model=self.models[0].id if self.models else None,

@@ -158,7 +158,7 @@ class ServicePlugin(InitPlugin):
         options = self.service.options
         app_config.route_handlers += [OpsController, *self.route_handlers]
         app_config.lifespan.append(self.lifespan)
-        app_config.exception_handlers.update(EXCEPTION_HANDLERS)
+        app_config.exception_handlers.update(EXCEPTION_HANDLERS)  # type: ignore[arg-type]
         app_config.middleware.insert(0, timing_middleware)
         app_config.before_send.append(before_send)
         app_config.request_max_body_size = options.limits.max_body_bytes

@@ -19,8 +19,18 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    pass
+if TYPE_CHECKING:  # the names, for type checkers (re-exported: `import x as x`)
+    from lf_trainer_sft.chat import tokenize_dataset as tokenize_dataset
+    from lf_trainer_sft.checkpoints import model_identity as model_identity
+    from lf_trainer_sft.checks import check_model as check_model
+    from lf_trainer_sft.config import MIN_LENGTH as MIN_LENGTH
+    from lf_trainer_sft.config import PositiveFloat as PositiveFloat
+    from lf_trainer_sft.config import TrainConfigBase as TrainConfigBase
+    from lf_trainer_sft.models import load_model as load_model
+    from lf_trainer_sft.models import load_tokenizer as load_tokenizer
+    from lf_trainer_sft.models import peft_config as peft_config
+    from lf_trainer_sft.pretrain import group_texts as group_texts
+    from lf_trainer_sft.runtime import BaseTrainJob as BaseTrainJob
 
 #: Where each name lives; imported on first use (a trainer's config module stays cheap to register).
 _WHERE = {
@@ -36,7 +46,6 @@ _WHERE = {
     "peft_config": "models",
     "tokenize_dataset": "chat",
 }
-__all__ = sorted(_WHERE)
 
 
 def __getattr__(name: str) -> Any:

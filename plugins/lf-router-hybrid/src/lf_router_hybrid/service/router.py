@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 
@@ -157,7 +157,9 @@ class RouterService(Service):
             reasons.append(f"registry not reloaded: {self.manager.last_error.message}")
         if not names:
             reasons.append("no expert is registered")
-        status = "unhealthy" if not reachable else "degraded" if reasons else "healthy"
+        status: Literal["healthy", "degraded", "unhealthy"] = (
+            "unhealthy" if not reachable else "degraded" if reasons else "healthy"
+        )
         return RouterHealth(
             status=status,
             uptime=self.uptime(),
