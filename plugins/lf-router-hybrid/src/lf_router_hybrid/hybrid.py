@@ -17,9 +17,8 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lf_router_hybrid.base import BaseClassifier, ExpertSource, apply_exclusions
+from lf.kinds import BaseClassifier, ClassificationResult, ExpertInfo, ExpertSource, apply_exclusions
 from lf_router_hybrid.keyword import KeywordClassifier
-from lf_router_hybrid.types import ClassificationResult, ExpertInfo
 
 if TYPE_CHECKING:
     from lf_router_hybrid.config import HybridConfig

@@ -38,8 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from lf.errors import ConfigError
 from lf.experts.keywords import DEFAULT_TIMEOUT_S, MAX_SCAN_CHARS, GuardedPattern, Keyword, parse_keyword
-from lf_router_hybrid.base import BaseClassifier, ExpertSource, apply_exclusions
-from lf_router_hybrid.types import ClassificationResult, ExpertInfo
+from lf.kinds import BaseClassifier, ClassificationResult, ExpertInfo, ExpertSource, apply_exclusions
 
 if TYPE_CHECKING:
     from lf_router_hybrid.config import KeywordConfig

@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 
-from lf_router_hybrid.types import ClassificationResult
+from lf.kinds import ClassificationResult
 
 Pending = tuple[str, "dict[str, Any] | None", "asyncio.Future[ClassificationResult]"]
 
