@@ -10,7 +10,8 @@
   that dies before its first token is retried too; after that, a broken stream ends with an
   error event.
 * an attempt still waiting for its answer when the replica fails a health check (it
-  hung), or past ``upstream.first_byte_timeout_s``, is abandoned and retried the same way;
+  hung: its breaker opened on failed health checks and it answers nothing), or past
+  ``upstream.first_byte_timeout_s``, is abandoned and retried the same way;
 * an HTTP answer - 200, 400, 500 - is never retried: it goes back to the client as it came.
   500/502/504 count as failures of the replica's circuit breaker.
 
@@ -49,7 +50,7 @@ FAILURE_STATUSES = frozenset({500, 502, 504})
 
 
 class ReplicaDownError(httpx.TransportError):
-    """The attempt was abandoned: the replica failed a health check while the answer was awaited."""
+    """The attempt was abandoned: the replica hung while the answer was awaited."""
 
 
 class ExhaustedError(Exception):
@@ -79,7 +80,7 @@ class Answer:
 
 
 def failure_type(exc: BaseException) -> str:
-    """``connect``, ``timeout``, ``down`` (abandoned: it failed a health check) or ``disconnect``."""
+    """``connect``, ``timeout``, ``down`` (abandoned: the replica hung) or ``disconnect``."""
     if isinstance(exc, ReplicaDownError):
         return "down"
     if isinstance(exc, httpx.ConnectError):
@@ -247,7 +248,7 @@ class Forwarder:
                     await exchange.response.aclose()
 
     async def _exchange(self, replica: Replica, request: httpx.Request, stream: bool) -> _Exchange:
-        """Send and read up to what the client needs first, abandoned if the replica fails a health check."""
+        """Send and read up to what the client needs first; abandoned if the replica hangs meanwhile."""
         exchange = _Exchange(stream=stream)
         try:
             with anyio.CancelScope() as waiting:
@@ -257,7 +258,7 @@ class Forwarder:
                 finally:
                     replica.waiting.discard(waiting)
             if waiting.cancelled_caught:
-                raise ReplicaDownError(f"{replica.url} failed a health check while the answer was awaited")
+                raise ReplicaDownError(f"{replica.url} hung while the answer was awaited")
         except BaseException:
             if exchange.response is not None:
                 await exchange.response.aclose()
@@ -265,6 +266,7 @@ class Forwarder:
         return exchange
 
     def _succeeded(self, replica: Replica, expert: str, elapsed: float, status: int) -> None:
+        replica.answered_at = time.monotonic()
         self.metrics.upstream_of(expert).observe(elapsed)
         replica.observe_latency(elapsed)
         if status in FAILURE_STATUSES:

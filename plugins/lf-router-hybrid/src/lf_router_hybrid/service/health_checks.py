@@ -1,8 +1,10 @@
 """Background checks of every replica: ``/ready`` (can it serve?) and ``/health`` (its status).
 
-A replica that fails a check (refused, reset, timed out: it hung) is marked down, its
-breaker counts a failure, and the attempts still waiting on it are abandoned so that they
-are retried elsewhere. Each expert's state is recorded in the registry's tracker.
+A replica that fails a check (refused, reset, timed out) is marked down and its breaker
+counts a failure. When the breaker has opened and the replica has answered nothing for a
+while (:meth:`~lf_router_hybrid.service.pool.Replica.hung`), the attempts still waiting on
+it are abandoned so that they are retried elsewhere - never for a replica that is merely
+slow under load (it keeps answering). Each expert's state is recorded in the registry's tracker.
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ async def check_replica(router: RouterService, replica: Replica) -> None:
         ready = await fwd.client.get(f"{replica.url}/ready", headers=headers, timeout=timeout)
         health = await fwd.client.get(f"{replica.url}/health", headers=headers, timeout=timeout)
     except httpx.TransportError as exc:
-        _down(replica, f"health check: {type(exc).__name__}")
+        checks = router.options.health_checks
+        _down(replica, f"health check: {type(exc).__name__}", silence_s=2 * checks.interval_s + checks.timeout_s)
         return
     replica.checked_at = time.monotonic()
     replica.healthy = True
@@ -70,11 +73,13 @@ async def check_replica(router: RouterService, replica: Replica) -> None:
                 await fwd.models_of(replica)
 
 
-def _down(replica: Replica, error: str) -> None:
+def _down(replica: Replica, error: str, *, silence_s: float) -> None:
     replica.healthy = False
     replica.last_error = error
     replica.breaker.failure()
     replica.checked_at = time.monotonic()
+    if not replica.hung(silence_s):
+        return
     abandoned = replica.abandon_attempts()
     if abandoned:
         log.warning(

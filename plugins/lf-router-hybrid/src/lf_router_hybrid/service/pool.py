@@ -12,6 +12,7 @@ registry's replica weights). Used from the router's event loop only.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -54,10 +55,22 @@ class Replica:
     failures: int = 0
     #: Cancel scopes of the attempts waiting for this replica's answer (see :meth:`abandon_attempts`).
     waiting: set[Any] = field(default_factory=set)
+    #: ``time.monotonic()`` when an attempt last got its answer from this replica (None: never).
+    answered_at: float | None = None
     _urls: dict[str, httpx.URL] = field(default_factory=dict)
 
+    def hung(self, silence_s: float) -> bool:
+        """Whether it looks hung: its breaker opened and it has answered nothing for ``silence_s``.
+
+        A replica that is only slow under load keeps answering some requests; one that hung
+        (a stopped process, a dead engine behind a live socket) answers none.
+        """
+        if self.breaker.state != "open" or not self.waiting:
+            return False
+        return self.answered_at is None or time.monotonic() - self.answered_at > silence_s
+
     def abandon_attempts(self) -> int:
-        """Cancel every attempt still waiting for this replica's first byte (it failed a health check).
+        """Cancel every attempt still waiting for this replica's first byte (it hung).
 
         Each such attempt fails as a transport error and is retried on another replica, so
         requests sent to a replica that hung do not wait out their whole deadline.
