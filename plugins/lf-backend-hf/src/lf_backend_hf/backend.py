@@ -275,8 +275,8 @@ class HFBackend:
         return self.current
 
     def _sequence(self, request: GenerationRequest, queue: asyncio.Queue[Any]) -> Any:
-        from lf_backend_hf.engine import Sequence
         from lf_backend_hf.sampling import RowParams
+        from lf_backend_hf.sequence import Sequence
         from lf_backend_hf.text import IncrementalDetokenizer
 
         loaded = self._require()
