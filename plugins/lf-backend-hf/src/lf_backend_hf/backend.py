@@ -346,8 +346,7 @@ class HFBackend:
                     return
         finally:
             if not seq.done:
-                seq.cancelled = True
-                engine.wake()
+                engine.cancel(seq)
 
     async def generate(self, request: GenerationRequest) -> Completion:
         """The whole completion."""

@@ -76,9 +76,10 @@ class BatchEngine:
             self._last_arrival = time.monotonic()
             self._wake.notify()
 
-    def wake(self) -> None:
-        """Make the loop look at cancellations now."""
+    def cancel(self, seq: Sequence) -> None:
+        """Drop ``seq`` (its client went away): it leaves the queue or the batch at the next turn."""
         with self._wake:
+            seq.cancelled = True
             self._wake.notify()
 
     def call(self, fn: Callable[[], Any], *, when_idle: bool = False) -> Future[Any]:
@@ -91,7 +92,8 @@ class BatchEngine:
 
     def pending(self) -> int:
         """Requests waiting or running."""
-        return len(self._inbox) + len(self.batch)
+        with self._wake:
+            return len(self._inbox) + len(self.batch)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Fail what is left and end the thread."""
@@ -116,16 +118,20 @@ class BatchEngine:
             self.error = f"{type(exc).__name__}: {exc}"
             log.error("engine stopped", extra={"context": {"error": self.error}})
         outbox: Outbox = []
-        fail([*self.batch.seqs, *self._inbox], ModelOverloadedError("The server is shutting down."), outbox)
+        with self._wake:
+            left = [*self.batch.seqs, *self._inbox]
+            self._inbox.clear()
         self.batch.clear()
-        self._inbox.clear()
+        fail(left, ModelOverloadedError("The server is shutting down."), outbox)
         send(outbox)
 
     def _turn(self) -> None:
         outbox: Outbox = []
         self._run_commands()
         self._drop_cancelled()
-        if self._commands and any(idle for _, _, idle in self._commands):
+        with self._wake:
+            swap_waiting = any(idle for _, _, idle in self._commands)
+        if swap_waiting:
             new: list[Sequence] = []  # a swap waits for the batch to drain: admit nobody meanwhile
         else:
             new = self._take_new(outbox)
@@ -136,27 +142,39 @@ class BatchEngine:
         send(outbox)
 
     def _run_commands(self) -> None:
-        for _ in range(len(self._commands)):
-            fn, future, when_idle = self._commands.popleft()
+        """Run the queued commands (a ``when_idle`` one waits, in order, while rows are running)."""
+        with self._wake:
+            commands, self._commands = self._commands, deque()
+        later: list[tuple[Callable[[], Any], Future[Any], bool]] = []
+        for fn, future, when_idle in commands:
             if when_idle and self.batch.seqs:
-                self._commands.append((fn, future, when_idle))
+                later.append((fn, future, when_idle))
                 continue
             try:
                 future.set_result(fn())
             except BaseException as exc:
                 future.set_exception(exc)
+        if later:
+            with self._wake:
+                self._commands.extendleft(reversed(later))
 
     def _drop_cancelled(self) -> None:
         if any(s.cancelled for s in self.batch.seqs):
             self.batch.keep([i for i, s in enumerate(self.batch.seqs) if not s.cancelled])
-        if any(s.cancelled for s in self._inbox):
-            self._inbox = deque(s for s in self._inbox if not s.cancelled)
+        with self._wake:
+            if any(s.cancelled for s in self._inbox):
+                self._inbox = deque(s for s in self._inbox if not s.cancelled)
+
+    def _queued(self) -> int:
+        with self._wake:
+            return len(self._inbox)
 
     def _take_new(self, outbox: Outbox) -> list[Sequence]:
         room = self.max_batch_size - len(self.batch)
-        if room <= 0 or not self._inbox:
+        queued = self._queued()
+        if room <= 0 or not queued:
             return []
-        if self.batch_wait_s and len(self._inbox) < room:
+        if self.batch_wait_s and queued < room:
             if self.batch.seqs:
                 # Busy: while requests are still arriving, decode on and prefill them together next
                 # turn - every merge copies the whole KV cache, so merging one by one is costly.
@@ -186,9 +204,10 @@ class BatchEngine:
     def _settle(self, room: int) -> None:
         """Idle: wait while a burst of requests keeps arriving (up to 10 waits), to prefill it at once."""
         for _ in range(10):
-            seen = len(self._inbox)
+            seen = self._queued()
             time.sleep(self.batch_wait_s)
-            if len(self._inbox) == seen or len(self._inbox) >= room:
+            now = self._queued()
+            if now == seen or now >= room:
                 return
 
     # -- model calls ---------------------------------------------------------------------------------------
@@ -212,7 +231,8 @@ class BatchEngine:
         logits = out.logits[:, -1, :]
         next_pos = mask.sum(-1)
         if self.batch.seqs and not self.batch.merge(new, out.past_key_values, mask, next_pos):
-            self._inbox.extendleft(reversed(new))  # the cache cannot be merged: wait for the batch to drain
+            with self._wake:  # the cache cannot be merged: wait for the batch to drain
+                self._inbox.extendleft(reversed(new))
             return
         if not self.batch.seqs:
             self.batch.start(new, out.past_key_values, mask, next_pos)
