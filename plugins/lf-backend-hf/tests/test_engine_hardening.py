@@ -13,21 +13,120 @@ import threading
 
 import pytest
 
+from lf.errors import InternalError
 from lf.serve.schemas import GenerationRequest
 from lf_backend_hf.backend import HFBackend
 from lf_backend_hf.config import HFConfig
 
 
+class Boom(float):
+    """A temperature that raises when the engine compares it: that row's sampling fails."""
+
+    def __gt__(self, other: object) -> bool:
+        raise ArithmeticError("this row's sampling breaks")
+
+
+class BrokenDetokenizer:
+    def add(self, token_id: int) -> str:
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "this row's text breaks")
+
+
+class PoisonedBackend(HFBackend):
+    """Breaks, inside the engine, the requests whose id names a poison; the rest is the real backend."""
+
+    async def _prepare(self, request, queue):
+        seq = await super()._prepare(request, queue)
+        if request.request_id == "bad-sample":
+            seq.params.temperature = Boom(1.0)
+        elif request.request_id == "bad-detok":
+            seq.detok = BrokenDetokenizer()
+        elif request.request_id == "bad-prefill":
+            seq.prompt_ids = [*seq.prompt_ids, 10**6]  # past the vocabulary: the embedding lookup raises
+        elif request.request_id == "bad-turn":
+            seq.prompt_ids = [*seq.prompt_ids, "not a token id"]  # breaks the loop itself, before any forward
+        return seq
+
+
 @pytest.fixture(scope="module")
 def backend(tiny_model_dir):
-    backend = HFBackend()
+    backend = PoisonedBackend()
     backend.load(HFConfig(model=str(tiny_model_dir), served_model_name="tiny"))
     yield backend
     asyncio.run(backend.close())
 
 
-def request(prompt: str = "Once upon a time", **options) -> GenerationRequest:
-    return GenerationRequest(request_id="t", model="tiny", prompt=prompt, **options)
+def request(prompt: str = "Once upon a time", request_id: str = "t", **options) -> GenerationRequest:
+    return GenerationRequest(request_id=request_id, model="tiny", prompt=prompt, **options)
+
+
+async def batch_with(backend: HFBackend, *bad: str) -> list:
+    """Three good requests and the ``bad`` ones, submitted together (they share a prefill and a batch)."""
+    good = [request(f"story {i}", max_tokens=4, ignore_eos=True, temperature=0.0) for i in range(3)]
+    poisoned = [request("a poisoned one", request_id=name, max_tokens=4, ignore_eos=True) for name in bad]
+    return await asyncio.gather(*(backend.generate(r) for r in [*good, *poisoned]), return_exceptions=True)
+
+
+def assert_good_ones_completed(results: list) -> None:
+    assert all(not isinstance(r, BaseException) for r in results[:3]), results
+    assert [(r.finish_reason, r.completion_tokens) for r in results[:3]] == [("length", 4)] * 3
+
+
+@pytest.mark.timeout(60)
+def test_a_row_whose_sampling_or_detokenization_raises_fails_alone(backend):
+    results = asyncio.run(batch_with(backend, "bad-sample", "bad-detok"))
+    assert_good_ones_completed(results)
+    assert [type(r) for r in results[3:]] == [InternalError, InternalError]
+    assert "Generation failed" in results[3].message and "breaks" not in results[3].message
+    assert backend.status().error is None and backend.status().pending == 0
+    assert asyncio.run(backend.generate(request(max_tokens=3, ignore_eos=True))).completion_tokens == 3
+
+
+@pytest.mark.timeout(60)
+def test_a_prefill_that_raises_is_retried_one_by_one_and_only_the_culprit_fails(backend):
+    results = asyncio.run(batch_with(backend, "bad-prefill"))
+    assert_good_ones_completed(results)
+    assert isinstance(results[3], InternalError)
+    assert backend.status().error is None
+    assert asyncio.run(backend.generate(request(max_tokens=3, ignore_eos=True))).completion_tokens == 3
+
+
+@pytest.mark.timeout(60)
+def test_a_failing_turn_fails_what_it_held_and_the_loop_goes_on(backend):
+    results = asyncio.run(batch_with(backend, "bad-turn"))
+    assert all(isinstance(r, InternalError) for r in results), results  # no way to tell the culprit apart
+    assert backend.status().error is None and backend.status().pending == 0
+    for _ in range(3):  # a clean batch and cache: later requests run as if nothing happened
+        assert asyncio.run(backend.generate(request(max_tokens=3, ignore_eos=True))).completion_tokens == 3
+
+
+@pytest.mark.timeout(60)
+def test_an_engine_that_keeps_failing_is_marked_failed_and_fails_requests_at_once(tiny_model_dir):
+    backend = HFBackend()
+    backend.load(HFConfig(model=str(tiny_model_dir), served_model_name="tiny"))
+
+    def broken_device(module, args):
+        raise RuntimeError("the device is gone")  # what a lost GPU looks like: every forward raises
+
+    backend.current.engine.model.register_forward_pre_hook(broken_device)
+
+    async def run() -> tuple[list, BaseException | None]:
+        results = await asyncio.gather(
+            *(backend.generate(request(f"s{i}", max_tokens=2)) for i in range(8)), return_exceptions=True
+        )
+        try:
+            await backend.generate(request(max_tokens=2))
+        except InternalError as exc:
+            return results, exc
+        return results, None
+
+    try:
+        results, later = asyncio.run(run())
+        assert all(isinstance(r, InternalError) for r in results), results
+        assert backend.status().error is not None and "RuntimeError" in backend.status().error
+        assert later is not None and "restart" in later.message
+        assert backend.status().pending == 0
+    finally:
+        asyncio.run(backend.close())
 
 
 async def wait_idle(backend: HFBackend) -> None:

@@ -274,6 +274,10 @@ class HFBackend:
             raise ModelNotFoundError("No model is loaded.", hint="POST /admin/models/load with a model path.")
         return self.current
 
+    async def _prepare(self, request: GenerationRequest, queue: asyncio.Queue[Any]) -> Any:
+        """The engine's :class:`~lf_backend_hf.sequence.Sequence` for ``request`` (prompt tokenized)."""
+        return self._sequence(request, queue)
+
     def _sequence(self, request: GenerationRequest, queue: asyncio.Queue[Any]) -> Any:
         from lf_backend_hf.sampling import RowParams
         from lf_backend_hf.sequence import Sequence
@@ -321,7 +325,7 @@ class HFBackend:
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         """Tokens as they are generated; closing the iterator cancels the request in the engine."""
         queue: asyncio.Queue[Any] = asyncio.Queue()
-        seq = self._sequence(request, queue)
+        seq = await self._prepare(request, queue)
         engine = self._require().engine
         engine.submit(seq)
         try:

@@ -6,6 +6,14 @@ into the running batch (:mod:`lf_backend_hf.batch`); then one decode step for ev
 running row. A finished or cancelled row leaves the batch at once and its slot is free for
 the next request, so the batch never waits for its slowest member. Results go back to the
 asyncio side with one ``call_soon_threadsafe`` per loop turn (:mod:`lf_backend_hf.sequence`).
+
+The loop never dies of an exception (:mod:`lf_backend_hf.failures`): a row whose sampling
+or detokenization raises fails alone; a prefill that raises is retried one request at a
+time to find the culprit; any other failure fails the requests the engine held and the
+loop goes on with a clean batch. When failures keep coming with no token produced, the
+engine is marked failed (``error``): every queued and new request then fails at once.
+Everything the asyncio side shares with the loop (the inbox, the command queue,
+cancellations) is read and written under one lock.
 """
 
 from __future__ import annotations
@@ -19,13 +27,13 @@ from typing import Any
 
 import torch
 
-from lf.errors import ModelNotFoundError, ModelOverloadedError
+from lf.errors import InternalError, LFError, ModelNotFoundError, ModelOverloadedError
 from lf.logs import get_logger
-from lf.serve.schemas import Chunk
 from lf_backend_hf.batch import RunningBatch, left_padded
+from lf_backend_hf.failures import FailureBreaker, origin
 from lf_backend_hf.kvcache import growable_cache
 from lf_backend_hf.sampling import apply_penalties, sample
-from lf_backend_hf.sequence import Outbox, Sequence, fail, generation_error, send
+from lf_backend_hf.sequence import Outbox, Sequence, fail, generation_error, is_oom, send
 
 log = get_logger("lf.serve.hf")
 BASE_ADAPTER = "__base__"
@@ -45,6 +53,7 @@ class BatchEngine:
         max_batch_size: int,
         max_prefill_tokens: int,
         batch_wait_s: float,
+        breaker: FailureBreaker | None = None,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -64,14 +73,20 @@ class BatchEngine:
         self.error: str | None = None
         self.steps = 0
         self._last_arrival = 0.0
+        self._breaker = breaker or FailureBreaker()
+        self._taken: list[Sequence] = []  # this turn's new requests, until they are in the batch
         self._thread = threading.Thread(target=self._run, name="lf-hf-engine", daemon=True)
         self._thread.start()
 
     # -- called from other threads ------------------------------------------------------------------
 
     def submit(self, seq: Sequence) -> None:
-        """Queue a request."""
+        """Queue a request; raises at once when the engine failed or stopped (it would never answer)."""
         with self._wake:
+            if self.error is not None:
+                raise self._failed_error()
+            if self._stop:
+                raise ModelOverloadedError("The model is being unloaded; retry in a moment.")
             self._inbox.append(seq)
             self._last_arrival = time.monotonic()
             self._wake.notify()
@@ -107,26 +122,36 @@ class BatchEngine:
     def _run(self) -> None:
         try:
             with torch.inference_mode():
-                while True:
-                    with self._wake:
-                        while not self._stop and not self._inbox and not self._commands and not self.batch.seqs:
-                            self._wake.wait()
-                        if self._stop:
-                            break
-                    self._turn()
-        except BaseException as exc:  # the engine died: report it, fail everyone
-            self.error = f"{type(exc).__name__}: {exc}"
-            log.error("engine stopped", extra={"context": {"error": self.error}})
-        outbox: Outbox = []
+                while self._work_to_do():
+                    outbox: Outbox = []
+                    try:
+                        self._turn(outbox)
+                    except Exception as exc:
+                        self._recover(exc, outbox)
+                    finally:
+                        send(outbox)
+        except BaseException as exc:  # only an interpreter shutting down gets here: still fail everyone
+            self._give_up(exc)
+        outbox = []
         with self._wake:
-            left = [*self.batch.seqs, *self._inbox]
+            left, commands = [*self.batch.seqs, *self._inbox], list(self._commands)
             self._inbox.clear()
+            self._commands.clear()
         self.batch.clear()
-        fail(left, ModelOverloadedError("The server is shutting down."), outbox)
+        fail(left, ModelOverloadedError("The model was unloaded; retry in a moment."), outbox)
         send(outbox)
+        for _, future, _ in commands:  # nobody may wait forever on a command that will never run
+            future.set_exception(ModelOverloadedError("The model was unloaded before this could run."))
 
-    def _turn(self) -> None:
-        outbox: Outbox = []
+    def _work_to_do(self) -> bool:
+        """Sleep until there is something to do; False once stopped."""
+        with self._wake:
+            while not self._stop and not self._inbox and not self._commands and not self.batch.seqs:
+                self._wake.wait()
+            return not self._stop
+
+    def _turn(self, outbox: Outbox) -> None:
+        self._taken = []
         self._run_commands()
         self._drop_cancelled()
         with self._wake:
@@ -135,11 +160,46 @@ class BatchEngine:
             new: list[Sequence] = []  # a swap waits for the batch to drain: admit nobody meanwhile
         else:
             new = self._take_new(outbox)
+        self._taken = new
         if new:
             self._prefill(new, outbox)
         if self.batch.seqs:
             self._decode(outbox)
+
+    # -- failures ------------------------------------------------------------------------------------
+
+    def _recover(self, exc: Exception, outbox: Outbox) -> None:
+        """A turn raised: fail the requests it held, start again from a clean batch."""
+        held = [*self.batch.seqs, *self._taken]
+        self.batch.clear()
+        self._taken = []
+        log.error("engine turn failed", extra={"context": {"error": type(exc).__name__, "at": origin(exc)}})
+        fail(held, InternalError(f"Generation failed ({type(exc).__name__})."), outbox)
+        self._count_failure(exc)
+
+    def _count_failure(self, exc: Exception) -> None:
+        """One more failure of the engine itself (not out of memory): give up when they keep coming."""
+        if not is_oom(exc) and self._breaker.failure():
+            self._give_up(exc)
+
+    def _give_up(self, exc: BaseException) -> None:
+        """Mark the engine failed: ``status().error`` says so, and every request fails at once from now on."""
+        with self._wake:
+            self.error = f"the engine stopped serving after repeated failures (last: {type(exc).__name__})"
+            queued = list(self._inbox)
+            self._inbox.clear()
+        log.error("engine failed", extra={"context": {"error": type(exc).__name__, "at": origin(exc)}})
+        outbox: Outbox = []
+        fail([*self.batch.seqs, *self._taken, *queued], self._failed_error(), outbox)
+        self.batch.clear()
         send(outbox)
+
+    @staticmethod
+    def _failed_error() -> LFError:
+        return InternalError(
+            "The model's engine failed and can serve no request until the server restarts.",
+            hint="The server reports not ready; restart it.",
+        )
 
     def _run_commands(self) -> None:
         """Run the queued commands (a ``when_idle`` one waits, in order, while rows are running)."""
@@ -195,10 +255,12 @@ class BatchEngine:
                     fail([seq], ModelNotFoundError(f"The adapter '{seq.adapter}' is no longer loaded."), outbox)
                     continue
                 length = max(longest, len(seq.prompt_ids))
-                if new and length * (len(new) + 1) > self.max_prefill_tokens:
+                if new and (seq.solo or length * (len(new) + 1) > self.max_prefill_tokens):
                     break
                 longest = length
                 new.append(self._inbox.popleft())
+                if seq.solo:  # its group's prefill failed: alone, it shows whether it is the culprit
+                    break
         return new
 
     def _settle(self, room: int) -> None:
@@ -226,17 +288,31 @@ class BatchEngine:
                 new, input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, logits_to_keep=1
             )
         except Exception as exc:
-            fail(new, generation_error(exc, "prefill", len(new), self.device), outbox)
+            self._prefill_failed(new, exc, outbox)
             return
         logits = out.logits[:, -1, :]
         next_pos = mask.sum(-1)
         if self.batch.seqs and not self.batch.merge(new, out.past_key_values, mask, next_pos):
             with self._wake:  # the cache cannot be merged: wait for the batch to drain
                 self._inbox.extendleft(reversed(new))
+            self._taken = []
             return
         if not self.batch.seqs:
             self.batch.start(new, out.past_key_values, mask, next_pos)
         self._emit(logits, list(range(len(self.batch) - len(new), len(self.batch))), outbox)
+
+    def _prefill_failed(self, new: list[Sequence], exc: Exception, outbox: Outbox) -> None:
+        """Out of memory fails the group (503); anything else retries its requests one by one."""
+        if len(new) > 1 and not is_oom(exc):
+            log.warning("prefill failed, retrying alone", extra={"context": {"rows": len(new), "at": origin(exc)}})
+            for seq in new:
+                seq.solo = True
+            with self._wake:
+                self._inbox.extendleft(reversed(new))
+            self._taken = []
+        else:
+            fail(new, generation_error(exc, "prefill", len(new), self.device), outbox)
+        self._count_failure(exc)
 
     def _decode(self, outbox: Outbox) -> None:
         batch = self.batch
@@ -254,24 +330,36 @@ class BatchEngine:
             seqs = list(batch.seqs)
             batch.clear()
             fail(seqs, generation_error(exc, "decode", len(seqs), self.device), outbox)
+            self._count_failure(exc)
             return
         batch.cache = out.past_key_values
         batch.positions = batch.positions + 1
         self._emit(out.logits[:, -1, :], list(range(len(batch))), outbox)
 
     def _emit(self, logits: torch.Tensor, rows: list[int], outbox: Outbox) -> None:
-        """Sample the next token of ``rows``, stream it out, and retire finished rows."""
+        """Sample the next token of ``rows``, stream it out, and retire finished rows.
+
+        A row whose sampling or detokenization raises fails alone; the others go on.
+        """
         batch = self.batch
         seqs = [batch.seqs[i] for i in rows]
-        logits = logits.float()
-        apply_penalties(logits, [s.params for s in seqs], [s.out_ids for s in seqs])
-        tokens = sample(logits, [s.params for s in seqs])
+        tokens = self._choose(logits.float(), seqs, outbox)
         self.last_progress = time.monotonic()
         self.steps += 1
-        batch.set_next(rows, tokens)
+        if any(token is not None for token in tokens):
+            self._breaker.success()
+        batch.set_next(rows, [self.pad_id if token is None else token for token in tokens])
         finished: set[int] = set()
         for row, seq, token in zip(rows, seqs, tokens, strict=True):
-            chunk = self._advance(seq, token)
+            if token is None:
+                finished.add(row)
+                continue
+            try:
+                chunk = seq.advance(token, self.eos_ids)
+            except Exception as exc:
+                self._row_failed(seq, exc, "detokenize", outbox)
+                finished.add(row)
+                continue
             if chunk is None:
                 continue
             outbox.append((seq, chunk))
@@ -281,26 +369,27 @@ class BatchEngine:
         if finished:
             batch.keep([i for i in range(len(batch)) if i not in finished])
 
-    def _advance(self, seq: Sequence, token: int) -> Chunk | None:
-        """Add ``token`` to ``seq``: the chunk to stream (None when there is no new text yet)."""
-        reason = None
-        text = ""
-        if token in self.eos_ids and not seq.request.ignore_eos:
-            reason = "stop"
-        else:
-            seq.out_ids.append(token)
-            text, stopped = seq.stops.feed(seq.detok.add(token))
-            if stopped:
-                reason = "stop"
-            elif len(seq.out_ids) >= seq.max_new_tokens:
-                reason = "length"
-        if reason is not None:
-            text += seq.stops.flush()
-        elif not text:
-            return None
-        return Chunk(
-            text=text,
-            finish_reason=reason,  # type: ignore[arg-type]
-            prompt_tokens=len(seq.prompt_ids),
-            completion_tokens=len(seq.out_ids),
-        )
+    def _choose(self, logits: torch.Tensor, seqs: list[Sequence], outbox: Outbox) -> list[int | None]:
+        """The next token of each row (None for a row whose sampling raised: it has failed)."""
+        try:
+            return list(_pick(logits, seqs))
+        except Exception as exc:
+            log.warning("sampling failed, retrying row by row", extra={"context": {"at": origin(exc)}})
+        tokens: list[int | None] = []
+        for i, seq in enumerate(seqs):
+            try:
+                tokens.append(_pick(logits[i : i + 1], [seq])[0])
+            except Exception as exc:
+                self._row_failed(seq, exc, "sample", outbox)
+                tokens.append(None)
+        return tokens
+
+    def _row_failed(self, seq: Sequence, exc: Exception, stage: str, outbox: Outbox) -> None:
+        log.error("request failed", extra={"context": {"stage": stage, "error": type(exc).__name__, "at": origin(exc)}})
+        fail([seq], InternalError(f"Generation failed ({type(exc).__name__})."), outbox)
+
+
+def _pick(logits: torch.Tensor, seqs: list[Sequence]) -> list[int]:
+    """Penalties, then sampling, for ``seqs`` (``logits`` is left as it was)."""
+    params = [s.params for s in seqs]
+    return sample(apply_penalties(logits, params, [s.out_ids for s in seqs]), params)

@@ -33,13 +33,21 @@ class RowParams:
             self.generator.manual_seed(seed)
 
 
-def apply_penalties(logits: torch.Tensor, rows: list[RowParams], history: list[list[int]]) -> None:
-    """OpenAI-style presence/frequency penalties, in place, for the rows that ask for them."""
+def apply_penalties(logits: torch.Tensor, rows: list[RowParams], history: list[list[int]]) -> torch.Tensor:
+    """OpenAI-style presence/frequency penalties for the rows that ask for them.
+
+    Returns ``logits`` itself when no row has a penalty, else a penalized copy: ``logits``
+    is never changed, so a failed batch can be sampled again row by row.
+    """
+    out = logits
     for i, row in enumerate(rows):
         if (row.presence_penalty or row.frequency_penalty) and history[i]:
+            if out is logits:
+                out = logits.clone()
             ids = torch.tensor(history[i], device=logits.device)
             counts = torch.bincount(ids, minlength=logits.shape[-1]).to(logits.dtype)
-            logits[i] -= row.frequency_penalty * counts + row.presence_penalty * (counts > 0).to(logits.dtype)
+            out[i] -= row.frequency_penalty * counts + row.presence_penalty * (counts > 0).to(logits.dtype)
+    return out
 
 
 def sample(logits: torch.Tensor, rows: list[RowParams]) -> list[int]:

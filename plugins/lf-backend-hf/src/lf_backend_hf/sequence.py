@@ -15,7 +15,7 @@ import torch
 from lf.errors import InternalError, LFError, ModelOverloadedError
 from lf.logs import get_logger
 from lf.serve.backend import StopStrings
-from lf.serve.schemas import GenerationRequest
+from lf.serve.schemas import Chunk, GenerationRequest
 from lf_backend_hf.sampling import RowParams
 from lf_backend_hf.text import IncrementalDetokenizer
 
@@ -53,6 +53,31 @@ class Sequence:
         self.out_ids: list[int] = []
         self.cancelled = False
         self.done = False
+        self.solo = False  # prefill this one alone (its group's prefill failed)
+
+    def advance(self, token: int, eos_ids: set[int]) -> Chunk | None:
+        """Add a generated token: the chunk to stream, or None while there is no new text yet."""
+        reason = None
+        text = ""
+        if token in eos_ids and not self.request.ignore_eos:
+            reason = "stop"
+        else:
+            self.out_ids.append(token)
+            text, stopped = self.stops.feed(self.detok.add(token))
+            if stopped:
+                reason = "stop"
+            elif len(self.out_ids) >= self.max_new_tokens:
+                reason = "length"
+        if reason is not None:
+            text += self.stops.flush()
+        elif not text:
+            return None
+        return Chunk(
+            text=text,
+            finish_reason=reason,  # type: ignore[arg-type]
+            prompt_tokens=len(self.prompt_ids),
+            completion_tokens=len(self.out_ids),
+        )
 
 
 Outbox = list[tuple[Sequence, Any]]
