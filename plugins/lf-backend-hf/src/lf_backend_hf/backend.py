@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import re
 from collections.abc import AsyncIterator
@@ -310,6 +311,7 @@ class HFBackend:
                 details={"param": "messages" if request.messages is not None else "prompt"},
             )
         max_new = min(room, request.max_tokens) if request.max_tokens else room
+        _check_finite(request)
         params = RowParams(
             request.temperature,
             request.top_p,
@@ -366,6 +368,14 @@ class HFBackend:
             prompt_tokens=last.prompt_tokens,
             completion_tokens=last.completion_tokens,
         )
+
+
+def _check_finite(request: GenerationRequest) -> None:
+    """Refuse NaN or infinite sampling values (the server's ranges already do; direct callers may not)."""
+    for name in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
+        value = getattr(request, name)
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InvalidRequestError(f"{name} must be a finite number.", details={"param": name})
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
