@@ -35,7 +35,7 @@ class PoisonedBackend(HFBackend):
     """Breaks, inside the engine, the requests whose id names a poison; the rest is the real backend."""
 
     async def _prepare(self, request, queue):
-        seq = await super()._prepare(request, queue)
+        engine, seq = await super()._prepare(request, queue)
         if request.request_id == "bad-sample":
             seq.params.temperature = Boom(1.0)
         elif request.request_id == "bad-detok":
@@ -44,7 +44,7 @@ class PoisonedBackend(HFBackend):
             seq.prompt_ids = [*seq.prompt_ids, 10**6]  # past the vocabulary: the embedding lookup raises
         elif request.request_id == "bad-turn":
             seq.prompt_ids = [*seq.prompt_ids, "not a token id"]  # breaks the loop itself, before any forward
-        return seq
+        return engine, seq
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from lf.logs import get_logger
 from lf.serve.backend import default_model_name, quantization_method
 from lf.serve.schemas import BackendStatus, Chunk, Completion, GenerationRequest, ModelCard
 from lf_backend_hf.config import HFConfig
+from lf_backend_hf.prompts import PromptLanes, encode, prompt_chars
 
 log = get_logger("lf.serve.hf")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -89,6 +90,7 @@ class HFBackend:
     def __init__(self) -> None:
         self.config: HFConfig | None = None
         self.current: _Loaded | None = None
+        self._lanes = PromptLanes()
 
     # -- loading -----------------------------------------------------------------------------------
 
@@ -236,7 +238,8 @@ class HFBackend:
         await asyncio.to_thread(old.engine.stop)
 
     async def close(self) -> None:
-        """Stop the engine thread."""
+        """Stop the engine thread (and the huge-prompt thread)."""
+        self._lanes.close()
         if self.current is not None:
             await asyncio.to_thread(self.current.engine.stop)
 
@@ -275,43 +278,30 @@ class HFBackend:
             raise ModelNotFoundError("No model is loaded.", hint="POST /admin/models/load with a model path.")
         return self.current
 
-    async def _prepare(self, request: GenerationRequest, queue: asyncio.Queue[Any]) -> Any:
-        """The engine's :class:`~lf_backend_hf.sequence.Sequence` for ``request`` (prompt tokenized)."""
-        return self._sequence(request, queue)
+    async def _prepare(self, request: GenerationRequest, queue: asyncio.Queue[Any]) -> tuple[Any, Any]:
+        """The engine to run ``request`` on, and its :class:`~lf_backend_hf.sequence.Sequence`.
 
-    def _sequence(self, request: GenerationRequest, queue: asyncio.Queue[Any]) -> Any:
+        The prompt is encoded on the loop when short, else in a thread (:mod:`lf_backend_hf.prompts`).
+        """
+        loaded = self._require()
+        if request.model != loaded.name and request.model not in loaded.adapters:
+            raise ModelNotFoundError(f"The model '{request.model}' is not loaded.", details={"param": "model"})
+        _check_finite(request)
+        tokenizer, engine = loaded.tokenizer, loaded.engine
+        empty = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else engine.pad_id
+        ids = await self._lanes.run(
+            prompt_chars(request), lambda: encode(tokenizer, request, loaded.max_len, loaded.name, empty)
+        )
+        return engine, self._sequence(loaded, request, ids, queue)
+
+    @staticmethod
+    def _sequence(loaded: _Loaded, request: GenerationRequest, ids: list[int], queue: asyncio.Queue[Any]) -> Any:
         from lf_backend_hf.sampling import RowParams
         from lf_backend_hf.sequence import Sequence
         from lf_backend_hf.text import IncrementalDetokenizer
 
-        loaded = self._require()
-        if request.model == loaded.name:
-            adapter = None
-        elif request.model in loaded.adapters:
-            adapter = request.model
-        else:
-            raise ModelNotFoundError(f"The model '{request.model}' is not loaded.", details={"param": "model"})
-        tokenizer = loaded.tokenizer
-        if request.messages is not None:
-            if not getattr(tokenizer, "chat_template", None):
-                raise InvalidRequestError(
-                    f"The model '{loaded.name}' has no chat template; use /v1/completions.",
-                    details={"param": "messages"},
-                )
-            text = tokenizer.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
-            prompt_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-        else:
-            prompt_ids = tokenizer(request.prompt or "")["input_ids"]
-        if not prompt_ids:
-            prompt_ids = [tokenizer.bos_token_id if tokenizer.bos_token_id is not None else loaded.engine.pad_id]
-        room = loaded.max_len - len(prompt_ids)
-        if room <= 0:
-            raise InvalidRequestError(
-                f"The prompt has {len(prompt_ids)} tokens; the model accepts {loaded.max_len} in all.",
-                details={"param": "messages" if request.messages is not None else "prompt"},
-            )
+        room = loaded.max_len - len(ids)
         max_new = min(room, request.max_tokens) if request.max_tokens else room
-        _check_finite(request)
         params = RowParams(
             request.temperature,
             request.top_p,
@@ -321,14 +311,14 @@ class HFBackend:
             request.frequency_penalty,
             loaded.engine.device,
         )
-        detok = IncrementalDetokenizer(tokenizer, prompt_ids)
-        return Sequence(request, prompt_ids, max_new, detok, params, asyncio.get_running_loop(), queue, adapter)
+        detok = IncrementalDetokenizer(loaded.tokenizer, ids)
+        adapter = None if request.model == loaded.name else request.model
+        return Sequence(request, ids, max_new, detok, params, asyncio.get_running_loop(), queue, adapter)
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         """Tokens as they are generated; closing the iterator cancels the request in the engine."""
         queue: asyncio.Queue[Any] = asyncio.Queue()
-        seq = await self._prepare(request, queue)
-        engine = self._require().engine
+        engine, seq = await self._prepare(request, queue)
         engine.submit(seq)
         try:
             while True:
