@@ -32,7 +32,7 @@ from lf.logs import get_logger
 from lf_backend_hf.batch import RunningBatch, left_padded
 from lf_backend_hf.failures import FailureBreaker, origin
 from lf_backend_hf.kvcache import growable_cache
-from lf_backend_hf.sampling import apply_penalties, sample
+from lf_backend_hf.sampling import sample_rows
 from lf_backend_hf.sequence import Outbox, Sequence, fail, generation_error, is_oom, send
 
 log = get_logger("lf.serve.hf")
@@ -63,7 +63,7 @@ class BatchEngine:
         self.max_batch_size = max_batch_size
         self.max_prefill_tokens = max_prefill_tokens
         self.batch_wait_s = batch_wait_s
-        self.adapters: set[str] = set()
+        self.adapters: dict[str, str] = {}  # the names clients use -> PEFT's (see lf_backend_hf.adapters)
         self._inbox: deque[Sequence] = deque()
         self._commands: deque[tuple[Callable[[], Any], Future[Any], bool]] = deque()
         self._wake = threading.Condition()
@@ -225,6 +225,15 @@ class BatchEngine:
             if any(s.cancelled for s in self._inbox):
                 self._inbox = deque(s for s in self._inbox if not s.cancelled)
 
+    def end_rows(self, doomed: Callable[[Sequence], bool], error: LFError) -> None:
+        """End with ``error`` the running requests ``doomed`` picks (call it on the engine thread)."""
+        rows = {i for i, seq in enumerate(self.batch.seqs) if doomed(seq)}
+        if rows:
+            outbox: Outbox = []
+            fail([self.batch.seqs[i] for i in sorted(rows)], error, outbox)
+            self.batch.keep([i for i in range(len(self.batch)) if i not in rows])
+            send(outbox)
+
     def _queued(self) -> int:
         with self._wake:
             return len(self._inbox)
@@ -276,7 +285,7 @@ class BatchEngine:
 
     def _forward(self, seqs: list[Sequence], **inputs: Any) -> Any:
         if self.adapters:
-            inputs["adapter_names"] = [s.adapter or BASE_ADAPTER for s in seqs]
+            inputs["adapter_names"] = [self.adapters[s.adapter] if s.adapter else BASE_ADAPTER for s in seqs]
         return self.model(**inputs, use_cache=True)
 
     def _prefill(self, new: list[Sequence], outbox: Outbox) -> None:
@@ -371,25 +380,14 @@ class BatchEngine:
 
     def _choose(self, logits: torch.Tensor, seqs: list[Sequence], outbox: Outbox) -> list[int | None]:
         """The next token of each row (None for a row whose sampling raised: it has failed)."""
-        try:
-            return list(_pick(logits, seqs))
-        except Exception as exc:
-            log.warning("sampling failed, retrying row by row", extra={"context": {"at": origin(exc)}})
+        picks = sample_rows(logits, [s.params for s in seqs], [s.out_ids for s in seqs])
         tokens: list[int | None] = []
-        for i, seq in enumerate(seqs):
-            try:
-                tokens.append(_pick(logits[i : i + 1], [seq])[0])
-            except Exception as exc:
-                self._row_failed(seq, exc, "sample", outbox)
-                tokens.append(None)
+        for seq, pick in zip(seqs, picks, strict=True):
+            if isinstance(pick, Exception):
+                self._row_failed(seq, pick, "sample", outbox)
+            tokens.append(pick if isinstance(pick, int) else None)
         return tokens
 
     def _row_failed(self, seq: Sequence, exc: Exception, stage: str, outbox: Outbox) -> None:
         log.error("request failed", extra={"context": {"stage": stage, "error": type(exc).__name__, "at": origin(exc)}})
         fail([seq], InternalError(f"Generation failed ({type(exc).__name__})."), outbox)
-
-
-def _pick(logits: torch.Tensor, seqs: list[Sequence]) -> list[int]:
-    """Penalties, then sampling, for ``seqs`` (``logits`` is left as it was)."""
-    params = [s.params for s in seqs]
-    return sample(apply_penalties(logits, params, [s.out_ids for s in seqs]), params)

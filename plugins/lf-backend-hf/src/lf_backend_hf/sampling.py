@@ -97,6 +97,25 @@ def sample(logits: torch.Tensor, rows: list[RowParams]) -> list[int]:
     return [int(t) for t in chosen.tolist()]
 
 
+def sample_rows(logits: torch.Tensor, rows: list[RowParams], history: list[list[int]]) -> list[int | Exception]:
+    """Penalties then sampling for every row; a row whose sampling raises gets its exception, the others a token.
+
+    The whole batch is sampled at once; only when that raises is each row tried alone, to
+    find the one(s) at fault.
+    """
+    try:
+        return list(sample(apply_penalties(logits, rows, history), rows))
+    except Exception:
+        pass
+    picks: list[int | Exception] = []
+    for i, row in enumerate(rows):
+        try:
+            picks.append(sample(apply_penalties(logits[i : i + 1], [row], [history[i]]), [row])[0])
+        except Exception as exc:
+            picks.append(exc)
+    return picks
+
+
 def inverse_cdf(probs: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
     """One draw per row of ``probs`` (``[rows, vocab]``) from uniforms in ``[0, 1)``: exact categorical sampling.
 
