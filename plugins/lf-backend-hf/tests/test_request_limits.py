@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import math
 
+import httpx
 import pytest
 
 from lf.errors import InvalidRequestError
+from lf.serve.app import create_app
 from lf.serve.schemas import Completion, GenerationRequest
+from lf.testing import running_server, wait_ready
 from lf_backend_hf.backend import HFBackend
 from lf_backend_hf.config import HFConfig
 
@@ -71,3 +74,15 @@ def test_non_finite_values_are_refused(backend, name):
         generate(backend, **{name: math.nan})
     with pytest.raises(InvalidRequestError, match=name):
         generate(backend, **{name: math.inf})
+
+
+@pytest.mark.timeout(120)
+def test_the_request_that_killed_the_engine_is_answered_by_the_server(tiny_model_dir):
+    config = HFConfig(model=str(tiny_model_dir), served_model_name="tiny")
+    with running_server(create_app(HFBackend(), config, backend_name="hf")) as url:
+        wait_ready(url)
+        for extra in ({"top_k": 2**63}, {"top_k": 2**64 - 1}, {"seed": 2**64 - 1}, {"seed": -(2**63)}):
+            body = {"model": "tiny", "prompt": "fox", "max_tokens": 2, "temperature": 1.0, **extra}
+            answer = httpx.post(f"{url}/v1/completions", json=body, timeout=60)
+            assert answer.status_code == 200, (extra, answer.text)
+        assert httpx.get(f"{url}/ready").status_code == 200

@@ -58,6 +58,7 @@ class RunningBatch:
         total = max(old_len, new_len)
 
         def pad(t: torch.Tensor, length: int, dim: int) -> torch.Tensor:
+            """``t`` left-padded with zeros along ``dim`` from ``length`` to ``total``."""
             if length == total:
                 return t
             shape = list(t.shape)
