@@ -93,7 +93,10 @@ def test_a_prefill_that_raises_is_retried_one_by_one_and_only_the_culprit_fails(
 @pytest.mark.timeout(60)
 def test_a_failing_turn_fails_what_it_held_and_the_loop_goes_on(backend):
     results = asyncio.run(batch_with(backend, "bad-turn"))
-    assert all(isinstance(r, InternalError) for r in results), results  # no way to tell the culprit apart
+    assert isinstance(results[3], InternalError)
+    # The good ones held by the same turn fail with it (no way to tell the culprit apart); any
+    # prefilled in an earlier turn complete. Either way each ends, none with another error.
+    assert all(isinstance(r, InternalError) or r.completion_tokens == 4 for r in results[:3]), results
     assert backend.status().error is None and backend.status().pending == 0
     for _ in range(3):  # a clean batch and cache: later requests run as if nothing happened
         assert asyncio.run(backend.generate(request(max_tokens=3, ignore_eos=True))).completion_tokens == 3
