@@ -3,83 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import re
+import math
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from lf.errors import ConfigError, InvalidRequestError, ModelNotFoundError, RunError
+from lf.errors import ConfigError, InvalidRequestError, LFError, ModelNotFoundError, ModelOverloadedError
 from lf.logs import get_logger
-from lf.serve.backend import default_model_name, quantization_method
+from lf.serve.backend import default_model_name
 from lf.serve.schemas import BackendStatus, Chunk, Completion, GenerationRequest, ModelCard
 from lf_backend_hf.config import HFConfig
+from lf_backend_hf.loading import HUB_ID, LoadedModel, build, model_source
+from lf_backend_hf.prompts import PromptLanes, encode, prompt_chars
 
 log = get_logger("lf.serve.hf")
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
-
-def resolve_device(name: str) -> Any:
-    """``auto`` -> cuda, else mps, else cpu; anything else as given (checked)."""
-    import torch
-
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device '{name}' was asked for but CUDA is not available here.", hint="Use device=cpu.")
-    return device
-
-
-def cpu_threads() -> int:
-    """All usable cores but one, which is left to the HTTP server (vLLM's CPU policy too).
-
-    Oversubscribed OpenMP threads wait on each other at every barrier: on a busy 2-core
-    machine, two torch threads decoded ~10x slower than one.
-    """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return max(1, cores - 1)
-
-
-def _attention(name: str) -> str:
-    """``sdpa`` -> ``lf_sdpa`` (the same kernel, without copying grouped KV heads on the CPU)."""
-    if name != "sdpa":
-        return name
-    from lf_backend_hf.attention import register
-
-    return register()
-
-
-def resolve_dtype(name: str, device: Any) -> Any:
-    """``auto`` -> bfloat16 on a GPU that supports it (float16 on older ones), float32 on CPU."""
-    import torch
-
-    if name != "auto":
-        return getattr(torch, name)
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float32
-
-
-class _Loaded:
-    """A loaded base model, its tokenizer, engine and adapters."""
-
-    def __init__(self, name: str, path: str, model: Any, tokenizer: Any, engine: Any, max_len: int) -> None:
-        self.name = name
-        self.path = path
-        self.model = model
-        self.tokenizer = tokenizer
-        self.engine = engine
-        self.max_len = max_len
-        self.adapters: dict[str, str] = {}
-        self.quantization = quantization_method(path)
+BAD_MODEL = "Could not load a model from that path: it is not a model directory the hf backend can read."
+"""The one answer to every model path that cannot be loaded: it never says whether the path exists."""
 
 
 class HFBackend:
@@ -87,14 +27,15 @@ class HFBackend:
 
     def __init__(self) -> None:
         self.config: HFConfig | None = None
-        self.current: _Loaded | None = None
+        self.current: LoadedModel | None = None
+        self._lanes = PromptLanes()
 
     # -- loading -----------------------------------------------------------------------------------
 
     def validate(self, config: HFConfig) -> None:
         """Reject a missing local model before anything heavy starts."""
         path = Path(config.model).expanduser()
-        if not path.exists() and not _HUB_ID.match(config.model):
+        if not path.exists() and not HUB_ID.match(config.model):
             raise ConfigError(
                 f"model: '{config.model}' is not a directory.", hint="Pass a Hugging Face model directory."
             )
@@ -108,116 +49,53 @@ class HFBackend:
         """Load the model, tokenizer and adapters; start the engine."""
         self.validate(config)
         self.config = config
-        loaded = self._build(config.model, config.served_model_name or default_model_name(config.model))
+        loaded = build(config, config.model, config.served_model_name or default_model_name(config.model))
         self.current = loaded
         for name, path in config.adapters.items():
             self._attach(loaded, name, path)
 
-    def _build(self, path: str, name: str) -> _Loaded:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+    def _attach(self, loaded: LoadedModel, name: str, path: str) -> None:
+        """Load a LoRA adapter on the engine thread (between steps); a bad one changes nothing."""
+        from lf_backend_hf.adapters import adapter_source, attach
 
-        from lf_backend_hf.engine import BatchEngine
-
-        config = self.config
-        assert config is not None
-        device = resolve_device(config.device)
-        if config.threads or device.type == "cpu":
-            torch.set_num_threads(config.threads or cpu_threads())
-        dtype = resolve_dtype(config.dtype, device)
-        path = str(Path(path).expanduser()) if Path(path).expanduser().exists() else path
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=config.trust_remote_code)
-            quantized = quantization_method(path) is not None
-            model = AutoModelForCausalLM.from_pretrained(
-                path,
-                dtype=dtype,
-                attn_implementation=_attention(config.attn_implementation),
-                trust_remote_code=config.trust_remote_code,
-                device_map=str(device) if quantized else None,
-            )
-        except OSError as exc:
-            raise RunError(f"Cannot load the model '{path}': {exc}", hint="Check the directory or hub id.") from exc
-        if not quantized:
-            model = model.to(device)
-        model.eval()
-        if config.cpu_prepack and device.type == "cpu" and dtype == torch.float32 and not quantized:
-            from lf.cpu_prepack import prepack_linears
-
-            prepack_linears(model, batch_hint=min(32, config.max_batch_size))
-        eos = _eos_ids(model, tokenizer)
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos) if eos else 0
-        max_len = config.max_model_len or _context_length(model, tokenizer)
-        engine = BatchEngine(
-            model,
-            tokenizer,
-            device=device,
-            eos_ids=eos,
-            pad_id=pad,
-            max_batch_size=config.max_batch_size,
-            max_prefill_tokens=config.max_prefill_tokens,
-            batch_wait_s=config.batch_wait_ms / 1000,
-        )
-        log.info("model loaded", extra={"context": {"model": name, "device": str(device), "dtype": str(dtype)}})
-        return _Loaded(name, path, model, tokenizer, engine, max_len)
-
-    def _attach(self, loaded: _Loaded, name: str, path: str) -> None:
-        """Load a LoRA adapter on the engine thread (between steps)."""
         if name == loaded.name:
             raise InvalidRequestError(f"An adapter cannot be named like the base model ('{name}').")
-        adapter_dir = Path(path).expanduser()
-        if not (adapter_dir / "adapter_config.json").exists():
-            raise InvalidRequestError(f"'{path}' has no adapter_config.json (not a PEFT LoRA adapter).")
-
-        def attach() -> None:
-            from peft import PeftModel
-
-            engine = loaded.engine
-            if isinstance(engine.model, PeftModel):
-                if name in engine.adapters:
-                    engine.model.delete_adapter(name)
-                engine.model.load_adapter(str(adapter_dir), adapter_name=name)
-            else:
-                engine.model = PeftModel.from_pretrained(engine.model, str(adapter_dir), adapter_name=name)
-            engine.model.eval()
-            engine.adapters.add(name)
-
-        loaded.engine.call(attach).result()
-        loaded.adapters[name] = str(adapter_dir)
+        directory = adapter_source(path)
+        loaded.engine.call(lambda: attach(loaded.engine, name, directory)).result()
+        loaded.adapters[name] = directory
 
     # -- admin (hot swap) ------------------------------------------------------------------------------
 
     async def load_adapter(self, name: str, path: str) -> None:
-        """Load (or replace) a LoRA adapter."""
+        """Load (or replace) a LoRA adapter; InvalidRequestError when ``path`` holds none we can read."""
         loaded = self._require()
         await asyncio.to_thread(self._attach, loaded, name, path)
 
     async def unload_adapter(self, name: str) -> None:
         """Unload a LoRA adapter; its running requests fail with MODEL_NOT_FOUND."""
+        from lf_backend_hf.adapters import detach
+
         loaded = self._require()
         if name not in loaded.adapters:
             raise ModelNotFoundError(f"No adapter named '{name}' is loaded.")
-
-        def detach() -> None:
-            engine = loaded.engine
-            engine.adapters.discard(name)
-            for seq in engine.batch.seqs:
-                if seq.adapter == name:
-                    seq.cancelled = True
-            engine.model.delete_adapter(name)
-            if not engine.adapters:
-                engine.model = engine.model.unload()
-
-        await asyncio.wrap_future(loaded.engine.call(detach))
+        await asyncio.wrap_future(loaded.engine.call(lambda: detach(loaded.engine, name)))
         del loaded.adapters[name]
 
     async def load_model(self, path: str, name: str | None = None) -> None:
-        """Load another base model, then swap it in once running requests finished."""
+        """Load another base model, then swap it in once running requests finished.
+
+        A path that holds no model this backend can load raises InvalidRequestError with
+        :data:`BAD_MODEL` (the same words whether it exists or not) and changes nothing.
+        """
         if self.config is None:
             raise InvalidRequestError("The backend was never configured.")
-        if not Path(path).expanduser().exists() and not _HUB_ID.match(path):
-            raise InvalidRequestError(f"'{path}' is not a model directory.")
-        fresh = await asyncio.to_thread(self._build, path, name or default_model_name(path))
+        source = model_source(path)
+        if source is None:
+            raise InvalidRequestError(BAD_MODEL)
+        try:
+            fresh = await asyncio.to_thread(build, self.config, source, name or default_model_name(path))
+        except Exception as exc:
+            raise _load_error(exc) from None
         old = self.current
         if old is not None:
             await asyncio.wrap_future(old.engine.call(lambda: None, when_idle=True))
@@ -235,7 +113,8 @@ class HFBackend:
         await asyncio.to_thread(old.engine.stop)
 
     async def close(self) -> None:
-        """Stop the engine thread."""
+        """Stop the engine thread (and the huge-prompt thread)."""
+        self._lanes.close()
         if self.current is not None:
             await asyncio.to_thread(self.current.engine.stop)
 
@@ -269,42 +148,34 @@ class HFBackend:
             gpu_memory_used_bytes=_gpu_memory(),
         )
 
-    def _require(self) -> _Loaded:
+    def _require(self) -> LoadedModel:
         if self.current is None:
             raise ModelNotFoundError("No model is loaded.", hint="POST /admin/models/load with a model path.")
         return self.current
 
-    def _sequence(self, request: GenerationRequest, queue: asyncio.Queue[Any]) -> Any:
-        from lf_backend_hf.engine import Sequence
+    async def _prepare(self, request: GenerationRequest, queue: asyncio.Queue[Any]) -> tuple[Any, Any]:
+        """The engine to run ``request`` on, and its :class:`~lf_backend_hf.sequence.Sequence`.
+
+        The prompt is encoded on the loop when short, else in a thread (:mod:`lf_backend_hf.prompts`).
+        """
+        loaded = self._require()
+        if request.model != loaded.name and request.model not in loaded.adapters:
+            raise ModelNotFoundError(f"The model '{request.model}' is not loaded.", details={"param": "model"})
+        _check_finite(request)
+        tokenizer, engine = loaded.tokenizer, loaded.engine
+        empty = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else engine.pad_id
+        ids = await self._lanes.run(
+            prompt_chars(request), lambda: encode(tokenizer, request, loaded.max_len, loaded.name, empty)
+        )
+        return engine, self._sequence(loaded, request, ids, queue)
+
+    @staticmethod
+    def _sequence(loaded: LoadedModel, request: GenerationRequest, ids: list[int], queue: asyncio.Queue[Any]) -> Any:
         from lf_backend_hf.sampling import RowParams
+        from lf_backend_hf.sequence import Sequence
         from lf_backend_hf.text import IncrementalDetokenizer
 
-        loaded = self._require()
-        if request.model == loaded.name:
-            adapter = None
-        elif request.model in loaded.adapters:
-            adapter = request.model
-        else:
-            raise ModelNotFoundError(f"The model '{request.model}' is not loaded.", details={"param": "model"})
-        tokenizer = loaded.tokenizer
-        if request.messages is not None:
-            if not getattr(tokenizer, "chat_template", None):
-                raise InvalidRequestError(
-                    f"The model '{loaded.name}' has no chat template; use /v1/completions.",
-                    details={"param": "messages"},
-                )
-            text = tokenizer.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
-            prompt_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-        else:
-            prompt_ids = tokenizer(request.prompt or "")["input_ids"]
-        if not prompt_ids:
-            prompt_ids = [tokenizer.bos_token_id if tokenizer.bos_token_id is not None else loaded.engine.pad_id]
-        room = loaded.max_len - len(prompt_ids)
-        if room <= 0:
-            raise InvalidRequestError(
-                f"The prompt has {len(prompt_ids)} tokens; the model accepts {loaded.max_len} in all.",
-                details={"param": "messages" if request.messages is not None else "prompt"},
-            )
+        room = loaded.max_len - len(ids)
         max_new = min(room, request.max_tokens) if request.max_tokens else room
         params = RowParams(
             request.temperature,
@@ -315,14 +186,14 @@ class HFBackend:
             request.frequency_penalty,
             loaded.engine.device,
         )
-        detok = IncrementalDetokenizer(tokenizer, prompt_ids)
-        return Sequence(request, prompt_ids, max_new, detok, params, asyncio.get_running_loop(), queue, adapter)
+        detok = IncrementalDetokenizer(loaded.tokenizer, ids)
+        adapter = None if request.model == loaded.name else request.model
+        return Sequence(request, ids, max_new, detok, params, asyncio.get_running_loop(), queue, adapter)
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         """Tokens as they are generated; closing the iterator cancels the request in the engine."""
         queue: asyncio.Queue[Any] = asyncio.Queue()
-        seq = self._sequence(request, queue)
-        engine = self._require().engine
+        engine, seq = await self._prepare(request, queue)
         engine.submit(seq)
         try:
             while True:
@@ -346,8 +217,7 @@ class HFBackend:
                     return
         finally:
             if not seq.done:
-                seq.cancelled = True
-                engine.wake()
+                engine.cancel(seq)
 
     async def generate(self, request: GenerationRequest) -> Completion:
         """The whole completion."""
@@ -365,27 +235,23 @@ class HFBackend:
         )
 
 
-def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
-    ids: set[int] = set()
-    for source in (getattr(model, "generation_config", None), getattr(model, "config", None)):
-        value = getattr(source, "eos_token_id", None) if source is not None else None
-        if isinstance(value, int):
-            ids.add(value)
-        elif isinstance(value, (list, tuple)):
-            ids.update(int(v) for v in value)
-    if tokenizer.eos_token_id is not None:
-        ids.add(int(tokenizer.eos_token_id))
-    return ids
+def _load_error(exc: Exception) -> LFError:
+    """What a failed hot load answers: 503 when out of memory, else :data:`BAD_MODEL` (the cause is logged)."""
+    from lf_backend_hf.failures import origin
+    from lf_backend_hf.sequence import is_oom
+
+    if is_oom(exc):
+        return ModelOverloadedError("Not enough memory to load that model next to the one being served.")
+    log.warning("model hot load failed", extra={"context": {"error": type(exc).__name__, "at": origin(exc)}})
+    return InvalidRequestError(BAD_MODEL)
 
 
-def _context_length(model: Any, tokenizer: Any) -> int:
-    config = model.config
-    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
-        value = getattr(config, key, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    limit = getattr(tokenizer, "model_max_length", None)
-    return int(limit) if isinstance(limit, int) and 0 < limit < 10**7 else 2048
+def _check_finite(request: GenerationRequest) -> None:
+    """Refuse NaN or infinite sampling values (the server's ranges already do; direct callers may not)."""
+    for name in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
+        value = getattr(request, name)
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InvalidRequestError(f"{name} must be a finite number.", details={"param": name})
 
 
 def _gpu_memory() -> dict[str, int]:

@@ -2,15 +2,22 @@
 
 Each loop turn: run queued admin commands; drop cancelled rows; take new requests
 (prefilled together, left-padded, up to ``max_prefill_tokens``) and merge their KV caches
-into the running batch; then one decode step for every running row. A finished or
-cancelled row leaves the batch at once and its slot is free for the next request, so
-the batch never waits for its slowest member. Results go back to the asyncio side with
-one ``call_soon_threadsafe`` per loop turn.
+into the running batch (:mod:`lf_backend_hf.batch`); then one decode step for every
+running row. A finished or cancelled row leaves the batch at once and its slot is free for
+the next request, so the batch never waits for its slowest member. Results go back to the
+asyncio side with one ``call_soon_threadsafe`` per loop turn (:mod:`lf_backend_hf.sequence`).
+
+The loop never dies of an exception (:mod:`lf_backend_hf.failures`): a row whose sampling
+or detokenization raises fails alone; a prefill that raises is retried one request at a
+time to find the culprit; any other failure fails the requests the engine held and the
+loop goes on with a clean batch. When failures keep coming with no token produced, the
+engine is marked failed (``error``): every queued and new request then fails at once.
+Everything the asyncio side shares with the loop (the inbox, the command queue,
+cancellations) is read and written under one lock.
 """
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections import deque
@@ -22,69 +29,14 @@ import torch
 
 from lf.errors import InternalError, LFError, ModelNotFoundError, ModelOverloadedError
 from lf.logs import get_logger
-from lf.serve.backend import StopStrings
-from lf.serve.schemas import Chunk, GenerationRequest
-from lf_backend_hf.kvcache import MERGEABLE_LAYERS, growable_cache
-from lf_backend_hf.sampling import RowParams, apply_penalties, sample
-from lf_backend_hf.text import IncrementalDetokenizer
+from lf_backend_hf.batch import RunningBatch, left_padded
+from lf_backend_hf.failures import FailureBreaker, origin
+from lf_backend_hf.kvcache import growable_cache
+from lf_backend_hf.sampling import sample_rows
+from lf_backend_hf.sequence import Outbox, Sequence, fail, generation_error, is_oom, send
 
 log = get_logger("lf.serve.hf")
 BASE_ADAPTER = "__base__"
-
-
-class Sequence:
-    """One request inside the engine."""
-
-    def __init__(
-        self,
-        request: GenerationRequest,
-        prompt_ids: list[int],
-        max_new_tokens: int,
-        detok: IncrementalDetokenizer,
-        params: RowParams,
-        loop: asyncio.AbstractEventLoop,
-        queue: asyncio.Queue[Any],
-        adapter: str | None,
-    ) -> None:
-        self.request = request
-        self.prompt_ids = prompt_ids
-        self.max_new_tokens = max_new_tokens
-        self.detok = detok
-        self.stops = StopStrings(request.stop)
-        self.params = params
-        self.loop = loop
-        self.queue = queue
-        self.adapter = adapter
-        self.out_ids: list[int] = []
-        self.cancelled = False
-        self.done = False
-
-
-def is_oom(exc: BaseException) -> bool:
-    """Whether ``exc`` is an out-of-memory error (CUDA, MPS or the CPU allocator)."""
-    if isinstance(exc, getattr(torch, "OutOfMemoryError", ())):
-        return True
-    text = str(exc).lower()
-    return isinstance(exc, (RuntimeError, MemoryError)) and (
-        "out of memory" in text or "can't allocate memory" in text or isinstance(exc, MemoryError)
-    )
-
-
-class _Batch:
-    """The running rows and their KV cache, attention mask, next inputs and positions."""
-
-    def __init__(self) -> None:
-        self.seqs: list[Sequence] = []
-        self.cache: Any = None
-        self.mask: torch.Tensor | None = None
-        self.next_ids: torch.Tensor | None = None
-        self.positions: torch.Tensor | None = None
-
-    def __len__(self) -> int:
-        return len(self.seqs)
-
-    def clear(self) -> None:
-        self.__init__()  # type: ignore[misc]
 
 
 class BatchEngine:
@@ -101,6 +53,7 @@ class BatchEngine:
         max_batch_size: int,
         max_prefill_tokens: int,
         batch_wait_s: float,
+        breaker: FailureBreaker | None = None,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -110,31 +63,38 @@ class BatchEngine:
         self.max_batch_size = max_batch_size
         self.max_prefill_tokens = max_prefill_tokens
         self.batch_wait_s = batch_wait_s
-        self.adapters: set[str] = set()
+        self.adapters: dict[str, str] = {}  # the names clients use -> PEFT's (see lf_backend_hf.adapters)
         self._inbox: deque[Sequence] = deque()
         self._commands: deque[tuple[Callable[[], Any], Future[Any], bool]] = deque()
         self._wake = threading.Condition()
         self._stop = False
-        self.batch = _Batch()
+        self.batch = RunningBatch(device)
         self.last_progress: float | None = None
         self.error: str | None = None
         self.steps = 0
         self._last_arrival = 0.0
+        self._breaker = breaker or FailureBreaker()
+        self._taken: list[Sequence] = []  # this turn's new requests, until they are in the batch
         self._thread = threading.Thread(target=self._run, name="lf-hf-engine", daemon=True)
         self._thread.start()
 
     # -- called from other threads ------------------------------------------------------------------
 
     def submit(self, seq: Sequence) -> None:
-        """Queue a request."""
+        """Queue a request; raises at once when the engine failed or stopped (it would never answer)."""
         with self._wake:
+            if self.error is not None:
+                raise self._failed_error()
+            if self._stop:
+                raise ModelOverloadedError("The model is being unloaded; retry in a moment.")
             self._inbox.append(seq)
             self._last_arrival = time.monotonic()
             self._wake.notify()
 
-    def wake(self) -> None:
-        """Make the loop look at cancellations now."""
+    def cancel(self, seq: Sequence) -> None:
+        """Drop ``seq`` (its client went away): it leaves the queue or the batch at the next turn."""
         with self._wake:
+            seq.cancelled = True
             self._wake.notify()
 
     def call(self, fn: Callable[[], Any], *, when_idle: bool = False) -> Future[Any]:
@@ -147,7 +107,8 @@ class BatchEngine:
 
     def pending(self) -> int:
         """Requests waiting or running."""
-        return len(self._inbox) + len(self.batch)
+        with self._wake:
+            return len(self._inbox) + len(self.batch)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Fail what is left and end the thread."""
@@ -161,59 +122,128 @@ class BatchEngine:
     def _run(self) -> None:
         try:
             with torch.inference_mode():
-                while True:
-                    with self._wake:
-                        while not self._stop and not self._inbox and not self._commands and not self.batch.seqs:
-                            self._wake.wait()
-                        if self._stop:
-                            break
-                    self._turn()
-        except BaseException as exc:  # the engine died: report it, fail everyone
-            self.error = f"{type(exc).__name__}: {exc}"
-            log.error("engine stopped", extra={"context": {"error": self.error}})
-        outbox: list[tuple[Sequence, Any]] = []
-        for seq in [*self.batch.seqs, *self._inbox]:
-            outbox.append((seq, ModelOverloadedError("The server is shutting down.")))
+                while self._work_to_do():
+                    outbox: Outbox = []
+                    try:
+                        self._turn(outbox)
+                    except Exception as exc:
+                        self._recover(exc, outbox)
+                    finally:
+                        send(outbox)
+        except BaseException as exc:  # only an interpreter shutting down gets here: still fail everyone
+            self._give_up(exc)
+        outbox = []
+        with self._wake:
+            left, commands = [*self.batch.seqs, *self._inbox], list(self._commands)
+            self._inbox.clear()
+            self._commands.clear()
         self.batch.clear()
-        self._inbox.clear()
-        self._send(outbox)
+        fail(left, ModelOverloadedError("The model was unloaded; retry in a moment."), outbox)
+        send(outbox)
+        for _, future, _ in commands:  # nobody may wait forever on a command that will never run
+            future.set_exception(ModelOverloadedError("The model was unloaded before this could run."))
 
-    def _turn(self) -> None:
-        outbox: list[tuple[Sequence, Any]] = []
+    def _work_to_do(self) -> bool:
+        """Sleep until there is something to do; False once stopped."""
+        with self._wake:
+            while not self._stop and not self._inbox and not self._commands and not self.batch.seqs:
+                self._wake.wait()
+            return not self._stop
+
+    def _turn(self, outbox: Outbox) -> None:
+        self._taken = []
         self._run_commands()
         self._drop_cancelled()
-        if self._commands and any(idle for _, _, idle in self._commands):
+        with self._wake:
+            swap_waiting = any(idle for _, _, idle in self._commands)
+        if swap_waiting:
             new: list[Sequence] = []  # a swap waits for the batch to drain: admit nobody meanwhile
         else:
             new = self._take_new(outbox)
+        self._taken = new
         if new:
             self._prefill(new, outbox)
         if self.batch.seqs:
             self._decode(outbox)
-        self._send(outbox)
+
+    # -- failures ------------------------------------------------------------------------------------
+
+    def _recover(self, exc: Exception, outbox: Outbox) -> None:
+        """A turn raised: fail the requests it held, start again from a clean batch."""
+        held = [*self.batch.seqs, *self._taken]
+        self.batch.clear()
+        self._taken = []
+        log.error("engine turn failed", extra={"context": {"error": type(exc).__name__, "at": origin(exc)}})
+        fail(held, InternalError(f"Generation failed ({type(exc).__name__})."), outbox)
+        self._count_failure(exc)
+
+    def _count_failure(self, exc: Exception) -> None:
+        """One more failure of the engine itself (not out of memory): give up when they keep coming."""
+        if not is_oom(exc) and self._breaker.failure():
+            self._give_up(exc)
+
+    def _give_up(self, exc: BaseException) -> None:
+        """Mark the engine failed: ``status().error`` says so, and every request fails at once from now on."""
+        with self._wake:
+            self.error = f"the engine stopped serving after repeated failures (last: {type(exc).__name__})"
+            queued = list(self._inbox)
+            self._inbox.clear()
+        log.error("engine failed", extra={"context": {"error": type(exc).__name__, "at": origin(exc)}})
+        outbox: Outbox = []
+        fail([*self.batch.seqs, *self._taken, *queued], self._failed_error(), outbox)
+        self.batch.clear()
+        send(outbox)
+
+    @staticmethod
+    def _failed_error() -> LFError:
+        return InternalError(
+            "The model's engine failed and can serve no request until the server restarts.",
+            hint="The server reports not ready; restart it.",
+        )
 
     def _run_commands(self) -> None:
-        for _ in range(len(self._commands)):
-            fn, future, when_idle = self._commands.popleft()
+        """Run the queued commands (a ``when_idle`` one waits, in order, while rows are running)."""
+        with self._wake:
+            commands, self._commands = self._commands, deque()
+        later: list[tuple[Callable[[], Any], Future[Any], bool]] = []
+        for fn, future, when_idle in commands:
             if when_idle and self.batch.seqs:
-                self._commands.append((fn, future, when_idle))
+                later.append((fn, future, when_idle))
                 continue
             try:
                 future.set_result(fn())
             except BaseException as exc:
                 future.set_exception(exc)
+        if later:
+            with self._wake:
+                self._commands.extendleft(reversed(later))
 
     def _drop_cancelled(self) -> None:
         if any(s.cancelled for s in self.batch.seqs):
-            self._keep([i for i, s in enumerate(self.batch.seqs) if not s.cancelled])
-        if any(s.cancelled for s in self._inbox):
-            self._inbox = deque(s for s in self._inbox if not s.cancelled)
+            self.batch.keep([i for i, s in enumerate(self.batch.seqs) if not s.cancelled])
+        with self._wake:
+            if any(s.cancelled for s in self._inbox):
+                self._inbox = deque(s for s in self._inbox if not s.cancelled)
 
-    def _take_new(self, outbox: list[tuple[Sequence, Any]]) -> list[Sequence]:
+    def end_rows(self, doomed: Callable[[Sequence], bool], error: LFError) -> None:
+        """End with ``error`` the running requests ``doomed`` picks (call it on the engine thread)."""
+        rows = {i for i, seq in enumerate(self.batch.seqs) if doomed(seq)}
+        if rows:
+            outbox: Outbox = []
+            fail([self.batch.seqs[i] for i in sorted(rows)], error, outbox)
+            self.batch.keep([i for i in range(len(self.batch)) if i not in rows])
+            send(outbox)
+
+    def _queued(self) -> int:
+        with self._wake:
+            return len(self._inbox)
+
+    def _take_new(self, outbox: Outbox) -> list[Sequence]:
         room = self.max_batch_size - len(self.batch)
-        if room <= 0 or not self._inbox:
+        queued = self._queued()
+        if room <= 0 or not queued:
             return []
-        if self.batch_wait_s and len(self._inbox) < room:
+        if self.batch_wait_s and queued < room:
             if self.batch.seqs:
                 # Busy: while requests are still arriving, decode on and prefill them together next
                 # turn - every merge copies the whole KV cache, so merging one by one is costly.
@@ -231,39 +261,35 @@ class BatchEngine:
                     continue
                 if seq.adapter is not None and seq.adapter not in self.adapters:
                     self._inbox.popleft()
-                    outbox.append((seq, ModelNotFoundError(f"The adapter '{seq.adapter}' is no longer loaded.")))
+                    fail([seq], ModelNotFoundError(f"The adapter '{seq.adapter}' is no longer loaded."), outbox)
                     continue
                 length = max(longest, len(seq.prompt_ids))
-                if new and length * (len(new) + 1) > self.max_prefill_tokens:
+                if new and (seq.solo or length * (len(new) + 1) > self.max_prefill_tokens):
                     break
                 longest = length
                 new.append(self._inbox.popleft())
+                if seq.solo:  # its group's prefill failed: alone, it shows whether it is the culprit
+                    break
         return new
 
     def _settle(self, room: int) -> None:
         """Idle: wait while a burst of requests keeps arriving (up to 10 waits), to prefill it at once."""
         for _ in range(10):
-            seen = len(self._inbox)
+            seen = self._queued()
             time.sleep(self.batch_wait_s)
-            if len(self._inbox) == seen or len(self._inbox) >= room:
+            now = self._queued()
+            if now == seen or now >= room:
                 return
 
     # -- model calls ---------------------------------------------------------------------------------------
 
     def _forward(self, seqs: list[Sequence], **inputs: Any) -> Any:
         if self.adapters:
-            inputs["adapter_names"] = [s.adapter or BASE_ADAPTER for s in seqs]
+            inputs["adapter_names"] = [self.adapters[s.adapter] if s.adapter else BASE_ADAPTER for s in seqs]
         return self.model(**inputs, use_cache=True)
 
-    def _prefill(self, new: list[Sequence], outbox: list[tuple[Sequence, Any]]) -> None:
-        longest = max(len(s.prompt_ids) for s in new)
-        ids = torch.full((len(new), longest), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(new), longest), dtype=torch.long)
-        for row, seq in enumerate(new):
-            n = len(seq.prompt_ids)
-            ids[row, longest - n :] = torch.tensor(seq.prompt_ids, dtype=torch.long)
-            mask[row, longest - n :] = 1
-        ids, mask = ids.to(self.device), mask.to(self.device)
+    def _prefill(self, new: list[Sequence], outbox: Outbox) -> None:
+        ids, mask = left_padded([s.prompt_ids for s in new], self.pad_id, self.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = growable_cache(getattr(self.model, "config", None))
         try:
@@ -271,43 +297,33 @@ class BatchEngine:
                 new, input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, logits_to_keep=1
             )
         except Exception as exc:
-            self._fail(new, exc, outbox, "prefill")
+            self._prefill_failed(new, exc, outbox)
             return
         logits = out.logits[:, -1, :]
         next_pos = mask.sum(-1)
-        if self.batch.seqs and not self._merge(new, out.past_key_values, mask, next_pos):
-            self._inbox.extendleft(reversed(new))  # the cache cannot be merged: wait for the batch to drain
+        if self.batch.seqs and not self.batch.merge(new, out.past_key_values, mask, next_pos):
+            with self._wake:  # the cache cannot be merged: wait for the batch to drain
+                self._inbox.extendleft(reversed(new))
+            self._taken = []
             return
         if not self.batch.seqs:
-            self.batch.seqs, self.batch.cache, self.batch.mask = list(new), out.past_key_values, mask
-            self.batch.positions = next_pos
+            self.batch.start(new, out.past_key_values, mask, next_pos)
         self._emit(logits, list(range(len(self.batch) - len(new), len(self.batch))), outbox)
 
-    def _merge(self, new: list[Sequence], cache: Any, mask: torch.Tensor, positions: torch.Tensor) -> bool:
-        """Append the new rows' cache to the running one, left-padding the shorter in time."""
-        old_layers, new_layers = self.batch.cache.layers, cache.layers
-        if any(type(layer) not in MERGEABLE_LAYERS for layer in (*old_layers, *new_layers)):
-            return False
-        assert self.batch.mask is not None and self.batch.positions is not None and self.batch.next_ids is not None
-        old_len, new_len = self.batch.mask.shape[1], mask.shape[1]
-        total = max(old_len, new_len)
+    def _prefill_failed(self, new: list[Sequence], exc: Exception, outbox: Outbox) -> None:
+        """Out of memory fails the group (503); anything else retries its requests one by one."""
+        if len(new) > 1 and not is_oom(exc):
+            log.warning("prefill failed, retrying alone", extra={"context": {"rows": len(new), "at": origin(exc)}})
+            for seq in new:
+                seq.solo = True
+            with self._wake:
+                self._inbox.extendleft(reversed(new))
+            self._taken = []
+        else:
+            fail(new, generation_error(exc, "prefill", len(new), self.device), outbox)
+        self._count_failure(exc)
 
-        def pad(t: torch.Tensor, length: int, dim: int) -> torch.Tensor:
-            if length == total:
-                return t
-            shape = list(t.shape)
-            shape[dim] = total - length
-            return torch.cat([t.new_zeros(shape), t], dim=dim)
-
-        for old, fresh in zip(old_layers, new_layers, strict=True):
-            old.keys = torch.cat([pad(old.keys, old_len, 2), pad(fresh.keys, new_len, 2)], dim=0)
-            old.values = torch.cat([pad(old.values, old_len, 2), pad(fresh.values, new_len, 2)], dim=0)
-        self.batch.mask = torch.cat([pad(self.batch.mask, old_len, 1), pad(mask, new_len, 1)], dim=0)
-        self.batch.positions = torch.cat([self.batch.positions, positions])
-        self.batch.seqs.extend(new)
-        return True
-
-    def _decode(self, outbox: list[tuple[Sequence, Any]]) -> None:
+    def _decode(self, outbox: Outbox) -> None:
         batch = self.batch
         assert batch.mask is not None and batch.positions is not None and batch.next_ids is not None
         batch.mask = torch.cat([batch.mask, batch.mask.new_ones((len(batch), 1))], dim=1)
@@ -322,113 +338,56 @@ class BatchEngine:
         except Exception as exc:
             seqs = list(batch.seqs)
             batch.clear()
-            self._fail(seqs, exc, outbox, "decode")
+            fail(seqs, generation_error(exc, "decode", len(seqs), self.device), outbox)
+            self._count_failure(exc)
             return
         batch.cache = out.past_key_values
         batch.positions = batch.positions + 1
         self._emit(out.logits[:, -1, :], list(range(len(batch))), outbox)
 
-    def _emit(self, logits: torch.Tensor, rows: list[int], outbox: list[tuple[Sequence, Any]]) -> None:
-        """Sample the next token of ``rows``, stream it out, and retire finished rows."""
+    def _emit(self, logits: torch.Tensor, rows: list[int], outbox: Outbox) -> None:
+        """Sample the next token of ``rows``, stream it out, and retire finished rows.
+
+        A row whose sampling or detokenization raises fails alone; the others go on.
+        """
         batch = self.batch
         seqs = [batch.seqs[i] for i in rows]
-        logits = logits.float()
-        apply_penalties(logits, [s.params for s in seqs], [s.out_ids for s in seqs])
-        tokens = sample(logits, [s.params for s in seqs])
+        tokens = self._choose(logits.float(), seqs, outbox)
         self.last_progress = time.monotonic()
         self.steps += 1
-        next_ids = batch.next_ids
-        new_next = torch.tensor(tokens, dtype=torch.long, device=self.device)
-        if next_ids is None or len(next_ids) != len(batch):
-            merged = torch.empty(len(batch), dtype=torch.long, device=self.device)
-            if next_ids is not None:
-                merged[: len(next_ids)] = next_ids
-            next_ids = merged
-        next_ids[torch.tensor(rows, device=self.device)] = new_next
-        batch.next_ids = next_ids
-        finished: list[int] = []
+        if any(token is not None for token in tokens):
+            self._breaker.success()
+        batch.set_next(rows, [self.pad_id if token is None else token for token in tokens])
+        finished: set[int] = set()
         for row, seq, token in zip(rows, seqs, tokens, strict=True):
-            reason = None
-            text = ""
-            if token in self.eos_ids and not seq.request.ignore_eos:
-                reason = "stop"
-            else:
-                seq.out_ids.append(token)
-                text, stopped = seq.stops.feed(seq.detok.add(token))
-                if stopped:
-                    reason = "stop"
-                elif len(seq.out_ids) >= seq.max_new_tokens:
-                    reason = "length"
-            if reason is not None:
-                text += seq.stops.flush()
-                seq.done = True
-                finished.append(row)
-            if text or reason is not None:
-                outbox.append(
-                    (
-                        seq,
-                        Chunk(
-                            text=text,
-                            finish_reason=reason,  # type: ignore[arg-type]
-                            prompt_tokens=len(seq.prompt_ids),
-                            completion_tokens=len(seq.out_ids),
-                        ),
-                    )
-                )
-        if finished:
-            done = set(finished)
-            self._keep([i for i in range(len(batch)) if i not in done])
-
-    def _keep(self, rows: list[int]) -> None:
-        """Keep only ``rows`` of the batch; drop leading columns nobody attends to any more."""
-        batch = self.batch
-        if len(rows) == len(batch):
-            return
-        if not rows:
-            batch.clear()
-            return
-        index = torch.tensor(rows, dtype=torch.long, device=self.device)
-        batch.seqs = [batch.seqs[i] for i in rows]
-        assert batch.mask is not None and batch.positions is not None and batch.next_ids is not None
-        batch.mask = batch.mask.index_select(0, index)
-        batch.positions = batch.positions.index_select(0, index)
-        batch.next_ids = batch.next_ids.index_select(0, index)
-        used = batch.mask.any(dim=0).nonzero()
-        start = int(used[0]) if len(used) else 0
-        for layer in batch.cache.layers:
-            layer.keys = layer.keys.index_select(0, index)[:, :, start:]
-            layer.values = layer.values.index_select(0, index)[:, :, start:]
-        batch.mask = batch.mask[:, start:]
-
-    def _fail(self, seqs: list[Sequence], exc: Exception, outbox: list[tuple[Sequence, Any]], where: str) -> None:
-        if is_oom(exc):
-            error: LFError = ModelOverloadedError(
-                "Out of memory while generating; retry later or with a shorter prompt.",
-                hint="Lower max_batch_size or max_prefill_tokens, or use a smaller dtype.",
-            )
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()
-            log.warning("out of memory", extra={"context": {"stage": where, "rows": len(seqs)}})
-        else:
-            error = InternalError(f"Generation failed ({type(exc).__name__}).")
-            log.error("generation failed", extra={"context": {"stage": where, "error": f"{type(exc).__name__}"}})
-        for seq in seqs:
-            seq.done = True
-            outbox.append((seq, error))
-
-    @staticmethod
-    def _send(outbox: list[tuple[Sequence, Any]]) -> None:
-        """Deliver this turn's results: one thread-safe call per event loop."""
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Sequence, Any]]] = {}
-        for seq, item in outbox:
-            by_loop.setdefault(seq.loop, []).append((seq, item))
-        for loop, items in by_loop.items():
+            if token is None:
+                finished.add(row)
+                continue
             try:
-                loop.call_soon_threadsafe(_deliver, items)
-            except RuntimeError:  # the loop is closed: nobody is listening any more
-                pass
+                chunk = seq.advance(token, self.eos_ids)
+            except Exception as exc:
+                self._row_failed(seq, exc, "detokenize", outbox)
+                finished.add(row)
+                continue
+            if chunk is None:
+                continue
+            outbox.append((seq, chunk))
+            if chunk.finish_reason is not None:
+                seq.done = True
+                finished.add(row)
+        if finished:
+            batch.keep([i for i in range(len(batch)) if i not in finished])
 
+    def _choose(self, logits: torch.Tensor, seqs: list[Sequence], outbox: Outbox) -> list[int | None]:
+        """The next token of each row (None for a row whose sampling raised: it has failed)."""
+        picks = sample_rows(logits, [s.params for s in seqs], [s.out_ids for s in seqs])
+        tokens: list[int | None] = []
+        for seq, pick in zip(seqs, picks, strict=True):
+            if isinstance(pick, Exception):
+                self._row_failed(seq, pick, "sample", outbox)
+            tokens.append(pick if isinstance(pick, int) else None)
+        return tokens
 
-def _deliver(items: list[tuple[Sequence, Any]]) -> None:
-    for seq, item in items:
-        seq.queue.put_nowait(item)
+    def _row_failed(self, seq: Sequence, exc: Exception, stage: str, outbox: Outbox) -> None:
+        log.error("request failed", extra={"context": {"stage": stage, "error": type(exc).__name__, "at": origin(exc)}})
+        fail([seq], InternalError(f"Generation failed ({type(exc).__name__})."), outbox)

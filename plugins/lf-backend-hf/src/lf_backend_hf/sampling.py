@@ -6,9 +6,21 @@ from typing import Any
 
 import torch
 
+SAMPLING_EPS = 1e-5
+"""Temperatures below this sample greedily: dividing logits by them would overflow (vLLM's rule too)."""
+
+SEED_RANGE = 2**64
+"""Seeds are taken modulo this: any integer a client sends is a valid, repeatable torch seed."""
+
 
 class RowParams:
-    """One row's sampling options."""
+    """One row's sampling options, normalized so that every value the API accepts works.
+
+    ``top_k`` <= 0 or past the vocabulary means no top-k filter; a ``seed`` outside torch's
+    range is mapped into it (modulo 2**64, so -1 and 2**64 - 1 are the same seed); a
+    ``temperature`` under :data:`SAMPLING_EPS` is greedy; ``top_p`` <= 0 keeps the most
+    likely token only.
+    """
 
     __slots__ = ("frequency_penalty", "generator", "presence_penalty", "temperature", "top_k", "top_p")
 
@@ -22,24 +34,32 @@ class RowParams:
         frequency_penalty: float,
         device: Any,
     ) -> None:
-        self.temperature = temperature
+        self.temperature = temperature if temperature >= SAMPLING_EPS else 0.0
         self.top_p = top_p
-        self.top_k = top_k
+        self.top_k = top_k if top_k > 0 else 0
         self.presence_penalty = presence_penalty
         self.frequency_penalty = frequency_penalty
         self.generator: torch.Generator | None = None
-        if seed is not None and temperature > 0:
+        if seed is not None and self.temperature > 0:
             self.generator = torch.Generator(device=device)
-            self.generator.manual_seed(seed)
+            self.generator.manual_seed(seed % SEED_RANGE)
 
 
-def apply_penalties(logits: torch.Tensor, rows: list[RowParams], history: list[list[int]]) -> None:
-    """OpenAI-style presence/frequency penalties, in place, for the rows that ask for them."""
+def apply_penalties(logits: torch.Tensor, rows: list[RowParams], history: list[list[int]]) -> torch.Tensor:
+    """OpenAI-style presence/frequency penalties for the rows that ask for them.
+
+    Returns ``logits`` itself when no row has a penalty, else a penalized copy: ``logits``
+    is never changed, so a failed batch can be sampled again row by row.
+    """
+    out = logits
     for i, row in enumerate(rows):
         if (row.presence_penalty or row.frequency_penalty) and history[i]:
+            if out is logits:
+                out = logits.clone()
             ids = torch.tensor(history[i], device=logits.device)
             counts = torch.bincount(ids, minlength=logits.shape[-1]).to(logits.dtype)
-            logits[i] -= row.frequency_penalty * counts + row.presence_penalty * (counts > 0).to(logits.dtype)
+            out[i] -= row.frequency_penalty * counts + row.presence_penalty * (counts > 0).to(logits.dtype)
+    return out
 
 
 def sample(logits: torch.Tensor, rows: list[RowParams]) -> list[int]:
@@ -48,18 +68,21 @@ def sample(logits: torch.Tensor, rows: list[RowParams]) -> list[int]:
     sampled = [i for i, r in enumerate(rows) if r.temperature > 0]
     if not sampled:
         return [int(t) for t in chosen.tolist()]
+    vocab = logits.shape[-1]
+    top_k = [rows[i].top_k if 0 < rows[i].top_k < vocab else vocab for i in sampled]
     index = torch.tensor(sampled, device=logits.device)
-    temps = torch.tensor([rows[i].temperature for i in sampled], device=logits.device, dtype=logits.dtype)
-    scores = logits.index_select(0, index).float() / temps.unsqueeze(1)
+    temps = torch.tensor([rows[i].temperature for i in sampled], device=logits.device, dtype=torch.float32)
+    scores = logits.index_select(0, index).float()
+    scores = (scores - scores.amax(dim=-1, keepdim=True)) / temps.unsqueeze(1)  # <= 0: no overflow at any temperature
     order: torch.Tensor | None = None
-    if any(rows[i].top_k > 0 or rows[i].top_p < 1.0 for i in sampled):
+    if any(k < vocab for k in top_k) or any(rows[i].top_p < 1.0 for i in sampled):
         scores, order = scores.sort(dim=-1, descending=True)
-        ranks = torch.arange(scores.shape[-1], device=scores.device).unsqueeze(0)
-        top_k = torch.tensor([rows[i].top_k if rows[i].top_k > 0 else scores.shape[-1] for i in sampled])
-        scores = scores.masked_fill(ranks >= top_k.to(scores.device).unsqueeze(1), float("-inf"))
+        ranks = torch.arange(vocab, device=scores.device).unsqueeze(0)
+        scores = scores.masked_fill(ranks >= torch.tensor(top_k, device=scores.device).unsqueeze(1), float("-inf"))
         top_p = torch.tensor([rows[i].top_p for i in sampled], device=scores.device)
-        cumulative = scores.softmax(dim=-1).cumsum(dim=-1)
-        beyond = (cumulative - scores.softmax(dim=-1)) >= top_p.unsqueeze(1)
+        probs = scores.softmax(dim=-1)
+        beyond = (probs.cumsum(dim=-1) - probs) >= top_p.unsqueeze(1)
+        beyond[:, 0] = False  # the most likely token always stays
         scores = scores.masked_fill(beyond, float("-inf"))
     probs = scores.softmax(dim=-1)
     uniform = torch.rand(len(sampled), dtype=torch.float64, device=logits.device)
@@ -72,6 +95,25 @@ def sample(logits: torch.Tensor, rows: list[RowParams]) -> list[int]:
         picks = order.gather(1, picks.unsqueeze(1)).squeeze(1)
     chosen[index] = picks
     return [int(t) for t in chosen.tolist()]
+
+
+def sample_rows(logits: torch.Tensor, rows: list[RowParams], history: list[list[int]]) -> list[int | Exception]:
+    """Penalties then sampling for every row; a row whose sampling raises gets its exception, the others a token.
+
+    The whole batch is sampled at once; only when that raises is each row tried alone, to
+    find the one(s) at fault.
+    """
+    try:
+        return list(sample(apply_penalties(logits, rows, history), rows))
+    except Exception:
+        pass
+    picks: list[int | Exception] = []
+    for i, row in enumerate(rows):
+        try:
+            picks.append(sample(apply_penalties(logits[i : i + 1], [row], [history[i]]), [row])[0])
+        except Exception as exc:
+            picks.append(exc)
+    return picks
 
 
 def inverse_cdf(probs: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
