@@ -140,3 +140,16 @@ def test_run_help_lists_route_and_data_help_lists_plugin_formats():
         data_cmd.describe_formats(reg)
     to_help = inspect.signature(data_cmd.convert).parameters["to"].default.help
     assert "qa-pairs" in to_help and "messages" in to_help
+
+
+def test_dry_run_never_prints_keys():
+    from lf.testing import run_cli
+
+    key, admin, upstream = "k" * 40, "a" * 40, "u" * 40
+    served = run_cli("run", "serve", "--plugin", "hf", "--set", "model=tiny", "--set", f"api_keys=[{key}]",
+                     "--set", f"admin_keys=[{admin}]", "--dry-run")  # fmt: skip
+    assert served.returncode == 0, served.stderr
+    assert key not in served.stdout and admin not in served.stdout and "api_keys: '***'" in served.stdout
+    routed = run_cli("run", "route", "--plugin", "keyword", "--set", f"upstream.api_key={upstream}", "--dry-run")
+    assert routed.returncode == 0, routed.stderr
+    assert upstream not in routed.stdout and "api_key: '***'" in routed.stdout

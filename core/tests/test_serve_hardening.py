@@ -10,6 +10,7 @@ import datetime
 import io
 import logging
 import socket
+import ssl
 from pathlib import Path
 
 import httpx
@@ -227,8 +228,8 @@ def test_tls_with_a_certificate_made_in_the_test(tmp_path: Path):
     with serve(config, ssl_certfile=str(cert), ssl_keyfile=str(key)) as url:
         assert url.startswith("https://")
         host, port = url.removeprefix("https://").split(":")
-        assert httpx.get(f"{url}/ready", verify=str(cert)).status_code == 200
-        still_answers(url, verify=str(cert))
+        assert httpx.get(f"{url}/ready", verify=ssl.create_default_context(cafile=str(cert))).status_code == 200
+        still_answers(url, verify=ssl.create_default_context(cafile=str(cert)))
         with socket.create_connection((host, int(port))) as plain:  # plain HTTP gets no answer
             plain.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
             assert not plain.recv(1024).startswith(b"HTTP/1.1 200")
