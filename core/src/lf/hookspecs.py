@@ -85,7 +85,9 @@ def register_backends(register: Register) -> None:
     generate(request)``, ``stream(request)`` (an async iterator of chunks) and ``models()``;
     the core's OpenAI-compatible server (``lf.serve``) drives it. Its config Struct extends
     ``lf.serve.ServeConfig`` so that ``model``, ``host``, ``port``, ``api_keys`` and the
-    limits mean the same for every backend.
+    limits mean the same for every backend. An optional ``supports(model_dir) -> bool | str``
+    on the implementation class lets ``lf serve inference`` (no ``--backend``) pick it for a
+    model, or pass it over with a reason (see :mod:`lf.kinds.backend`).
     """
 
 

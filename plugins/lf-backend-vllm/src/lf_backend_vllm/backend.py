@@ -105,6 +105,13 @@ class VLLMBackend:
 
     # -- loading -----------------------------------------------------------------------------------
 
+    @classmethod
+    def supports(cls, model: str) -> bool | str:
+        """Whether vLLM can serve ``model`` here (``True``), else why not: asked by backend auto-selection."""
+        from lf_backend_vllm.support import vllm_supports
+
+        return vllm_supports(model)
+
     def validate(self, config: VLLMConfig) -> None:
         """Check the model directory and that vLLM imports, before the server starts."""
         path = Path(config.model).expanduser()
