@@ -70,3 +70,23 @@ def test_the_command_prints_accuracy_per_task_and_writes_json(served_tiny, tmp_p
     assert {(s["task"], s["items"]) for s in body["scores"]} == {("lf_short_qa", 5), ("lf_facts_letter", 5)}
     refused = run_cli("evaluate", "tasks", served_tiny, "--tasks", "lf_facts_mc")
     assert refused.returncode == 3 and "lf_facts_mc" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_compare_includes_task_scores_and_the_html_report_shows_them(tiny_model_dir, served_tiny, tmp_path):
+    from lf_generate.evaluate.compare import compare_models, model_ref
+    from lf_generate.evaluate.report import write_report
+
+    report = compare_models(
+        model_ref(str(tiny_model_dir)),
+        model_ref(served_tiny),
+        ["Say hello.", "Name a color."],
+        max_tokens=4,
+        tasks=["lf_short_qa", "lf_facts_letter"],
+        task_limit=6,
+    )
+    assert set(report.a.task_scores) == {"lf_short_qa exact_match", "lf_facts_letter exact_match"}
+    assert report.a.task_scores == report.b.task_scores  # the same model, in process and served
+    assert report.settings["tasks"] == ["lf_short_qa", "lf_facts_letter"]
+    html = write_report(report, tmp_path / "report")["html"].read_text()
+    assert "task lf_short_qa exact_match (higher is better)" in html
+    assert "task lf_facts_letter exact_match" in html

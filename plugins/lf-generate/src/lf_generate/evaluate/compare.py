@@ -47,6 +47,9 @@ class ModelSummary(msgspec.Struct, kw_only=True):
     tokens_per_s: float | None = None
     mean_answer_chars: float | None = None
     wins: int = 0
+    #: ``{"task metric": value}`` from ``--tasks`` (lm-evaluation-harness), or why there are none.
+    task_scores: dict[str, float] = {}
+    task_note: str | None = None
 
 
 class Row(msgspec.Struct, kw_only=True):
@@ -259,6 +262,8 @@ def compare_models(
     concurrency: int = 4,
     max_retries: int = 2,
     events: Events | None = None,
+    tasks: list[str] | None = None,
+    task_limit: int | None = None,
 ) -> CompareReport:
     """Compare two models on ``prompts`` (see the module docstring)."""
     events = events or NullEvents()
@@ -285,6 +290,10 @@ def compare_models(
         _fill_answers(rows, answers, what)
     if reference is not None:
         _measure_perplexities(sides, (a, b), reference, events)
+    if tasks:
+        from lf_generate.evaluate.compare_tasks import measure_tasks
+
+        measure_tasks(sides, (a, b), tasks, limit=task_limit, events=events)
     judge_summary = None
     if judge is not None:
         name = asyncio.run(_judge_rows(judge, rows, concurrency=concurrency, max_retries=max_retries, events=events))
@@ -295,7 +304,7 @@ def compare_models(
         a=sides[0],
         b=sides[1],
         rows=rows,
-        settings=_settings(len(prompts), common, reference, reference_label, judge),
+        settings={**_settings(len(prompts), common, reference, reference_label, judge), "tasks": tasks or []},
         judge=judge_summary,
         seconds=round(time.perf_counter() - started, 2),
     )
