@@ -248,9 +248,8 @@ def compare(
 ) -> None:
     """Answer the same prompts with models A and B; write a side-by-side report (JSON and HTML).
 
-    Optional: perplexity of each on a reference set (--reference), a judge's win-rate
-    with both orders of each pair, to cancel position bias (--judge), and task scores with
-    lm-evaluation-harness (--tasks lf_short_qa,lf_facts_letter; lf evaluate tasks --help).
+    Optional: perplexity on a reference set (--reference), a judge's win-rate with both orders of
+    each pair, against position bias (--judge), and lm-evaluation-harness task scores (--tasks).
 
     Examples:
       lf evaluate compare smollm2 runs/sft-smollm2/merged --prompts prompts.txt --reference heldout.jsonl
@@ -272,11 +271,7 @@ def compare(
             reference=ref_texts,
             reference_label=reference,
             judge=judge_ref,
-            system_prompt=system_prompt,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            seed=seed,
-            concurrency=concurrency,
+            **_sampling(system_prompt, max_tokens, temperature, seed, concurrency),
             events=events,
             tasks=[t for t in (tasks or "").split(",") if t.strip()],
             task_limit=task_limit,
@@ -286,6 +281,17 @@ def compare(
         print_json(report)
         return
     _print_compare(report, paths)
+
+
+def _sampling(system_prompt: str | None, max_tokens: int, temperature: float, seed: int, concurrency: int) -> Any:
+    """How both models answer (compare_models' keywords)."""
+    return {
+        "system_prompt": system_prompt,
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "seed": seed,
+        "concurrency": concurrency,
+    }
 
 
 def _model_refs(

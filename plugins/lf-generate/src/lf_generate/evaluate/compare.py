@@ -288,12 +288,7 @@ def compare_models(
         side.model = name
         _summarize(side, answers)
         _fill_answers(rows, answers, what)
-    if reference is not None:
-        _measure_perplexities(sides, (a, b), reference, events)
-    if tasks:
-        from lf_generate.evaluate.compare_tasks import measure_tasks
-
-        measure_tasks(sides, (a, b), tasks, limit=task_limit, events=events)
+    _measure_extras(sides, (a, b), reference, tasks, task_limit, events)
     judge_summary = None
     if judge is not None:
         name = asyncio.run(_judge_rows(judge, rows, concurrency=concurrency, max_retries=max_retries, events=events))
@@ -355,6 +350,23 @@ def _fill_answers(rows: list[Row], answers: list[tuple[str | None, str | None, f
             row.answer_a, row.error_a, row.latency_a, row.tokens_a = text, error, seconds, tokens
         else:
             row.answer_b, row.error_b, row.latency_b, row.tokens_b = text, error, seconds, tokens
+
+
+def _measure_extras(
+    sides: list[ModelSummary],
+    refs: tuple[ModelRef, ModelRef],
+    reference: list[str] | None,
+    tasks: list[str] | None,
+    task_limit: int | None,
+    events: Events,
+) -> None:
+    """Perplexity on the reference texts and task scores (lm-evaluation-harness), when asked."""
+    if reference is not None:
+        _measure_perplexities(sides, refs, reference, events)
+    if tasks:
+        from lf_generate.evaluate.compare_tasks import measure_tasks
+
+        measure_tasks(sides, refs, tasks, limit=task_limit, events=events)
 
 
 def _measure_perplexities(
