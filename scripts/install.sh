@@ -40,9 +40,12 @@ echo ">> setting up $VENV (first run takes a few minutes; later runs are instant
 : >"$LOG"
 pip_quiet --upgrade "pip>=25.1"
 
-editables=(-e "core[data,tokenizers,testing,models,serve]")
+editables=(-e "core[data,tokenizers,testing,models,serve,storage]")
+# A plugin may name extras that `make install` adds (`[tool.lf] install-extras = "a,b"` in its pyproject).
 for dir in plugins/*/; do
-    [ -f "$dir/pyproject.toml" ] && editables+=(-e "$dir")
+    [ -f "$dir/pyproject.toml" ] || continue
+    extras=$(sed -n 's/^install-extras *= *"\(.*\)"/\1/p' "$dir/pyproject.toml")
+    editables+=(-e "${dir%/}${extras:+[$extras]}")
 done
 
 pip_quiet -c constraints.txt "torch==2.13.0"

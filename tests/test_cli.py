@@ -16,12 +16,13 @@ def test_help_and_plugins_do_not_import_torch_or_the_server():
     code = (
         "import sys\n"
         "from lf.cli import main\n"
-        "for args in (['--help'], ['plugins'], ['train', '--help']):\n"
+        "for args in (['--help'], ['plugins'], ['train', '--help'], ['evaluate', 'tasks', '--help']):\n"
         "    try:\n"
         "        main(args)\n"
         "    except SystemExit:\n"
         "        pass\n"
-        "heavy = [m for m in ('torch', 'transformers', 'litestar', 'vllm', 'datasets') if m in sys.modules]\n"
+        "heavy = [m for m in ('torch', 'transformers', 'litestar', 'vllm', 'datasets', 'lm_eval', 'fsspec', 's3fs',"
+        " 'huggingface_hub') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
     out = subprocess.run(

@@ -11,9 +11,10 @@
   must pass (the ``openai`` client against a running server);
   :mod:`lf.testing.echo_backend` - a model-free backend for tests of the server layer.
 * :func:`isolated_registry` - a registry holding only the plugins you give it.
+* :func:`lf.testing.s3.running_s3_server` - a real S3-compatible server (moto) on 127.0.0.1.
 
 Installed with lf-core is a pytest plugin with fixtures ``tiny_model_dir`` (session
-scoped) and ``lf_registry``.
+scoped), ``s3_server`` (session scoped; needs ``moto[server]`` and ``s3fs``) and ``lf_registry``.
 """
 
 from lf.testing.cli import install_into, run_cli, run_pytest

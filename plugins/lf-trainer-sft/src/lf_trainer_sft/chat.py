@@ -130,9 +130,18 @@ def tokenize_dataset(dataset: Any, tokenizer: Any, *, max_length: int, train_on:
     def encode(example: dict[str, Any]) -> dict[str, list[int]]:
         return encode_chat(tokenizer, example["messages"], max_length=max_length, train_on=train_on)
 
-    columns = list(dataset.column_names)
-    out = dataset.map(encode, remove_columns=columns, desc=desc or "Tokenizing chats")
-    return out.filter(lambda ex: any(label != IGNORE for label in ex["labels"]), desc="Dropping examples without loss")
+    columns = list(dataset.column_names or ["messages"])
+    out = dataset.map(encode, remove_columns=columns, **progress(dataset, desc or "Tokenizing chats"))
+    return out.filter(_has_loss, **progress(dataset, "Dropping examples without loss"))
+
+
+def _has_loss(example: dict[str, Any]) -> bool:
+    return any(label != IGNORE for label in example["labels"])
+
+
+def progress(dataset: Any, desc: str) -> dict[str, str]:
+    """``desc=`` for ``Dataset.map``; a streamed ``IterableDataset`` maps lazily, with no progress bar to name."""
+    return {"desc": desc} if hasattr(dataset, "__len__") else {}
 
 
 def preview_segments(tokenizer: Any, encoded: dict[str, list[int]]) -> list[tuple[str, bool]]:

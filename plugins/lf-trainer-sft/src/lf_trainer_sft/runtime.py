@@ -31,6 +31,10 @@ from lf_trainer_sft.trainlog import LOG_NAME
 __all__ = ["RUN_FILE", "BaseTrainJob", "oom_guard", "quiet_libraries", "rank_info"]
 
 
+def _pushes(config: Any) -> bool:
+    return bool(getattr(config, "push_to_hub", None) or getattr(config, "push_merged_to_hub", None))
+
+
 def rank_info() -> tuple[int, int]:
     """``(rank, world_size)`` from the launcher's environment (``(0, 1)`` without one)."""
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
@@ -50,7 +54,26 @@ class BaseTrainJob(OutputSteps, abc.ABC):
     # -- the run ---------------------------------------------------------------------------------
 
     def run(self, config: Any, events: Events) -> TrainResult:
-        """Train as ``config`` says, reporting to ``events``; returns what was written and measured."""
+        """Train as ``config`` says, reporting to ``events``; returns what was written and measured.
+
+        A storage URL as ``output_dir`` is trained into a local staging directory and uploaded at
+        the end, markers last; ``push_to_hub`` pushes the final model (:mod:`lf_trainer_sft.publish`).
+        """
+        from lf_trainer_sft.publish import local_output, push_to_hub, upload_output
+
+        config, self.output_url = local_output(config)
+        result, spec, registry = self._train(config, events)
+        if self.is_main:
+            pushed = push_to_hub(config, Path(str(result.output_dir)), self.events) if _pushes(config) else {}
+            if self.output_url:
+                result = upload_output(result, self.output_url, self.events)
+            if pushed:
+                result.artifacts.update(pushed)
+        registry.call_safely("lf_after_train", component=spec, config=config, result=result)
+        return result
+
+    def _train(self, config: Any, events: Events) -> tuple[TrainResult, ComponentSpec, Registry]:
+        """The run itself, into a local ``output_dir``."""
         self._begin(config, events)
         train_ds, eval_ds, resume_from = self._prepare()
         spec, registry = self.spec(), get_registry()
@@ -64,9 +87,7 @@ class BaseTrainJob(OutputSteps, abc.ABC):
             output = trainer.train(resume_from_checkpoint=resume_from)
             eval_metrics = trainer.evaluate() if eval_ds is not None else {}
         artifacts = self._save_final(trainer, model)
-        result = self._result(trainer, output, eval_metrics, artifacts, resume_from)
-        registry.call_safely("lf_after_train", component=spec, config=config, result=result)
-        return result
+        return self._result(trainer, output, eval_metrics, artifacts, resume_from), spec, registry
 
     def _begin(self, config: Any, events: Events) -> None:
         self.config = config
@@ -85,10 +106,10 @@ class BaseTrainJob(OutputSteps, abc.ABC):
         train_ds, eval_ds = self.load_data()
         from lf.models import resolve_model
 
-        self.model_path = resolve_model(c.model, events=self.events)
+        self.model_path = resolve_model(c.model, events=self.events, revision=c.model_revision)
         self.tokenizer = self._load_tokenizer(self.model_path)
         train_ds, eval_ds = self._prepare_datasets(train_ds, eval_ds, self.tokenizer)
-        self.train_examples = len(train_ds)
+        self.train_examples = len(train_ds) if hasattr(train_ds, "__len__") else None  # None: a stream
         self.has_eval = eval_ds is not None
         self.fingerprint = self._fingerprint()
         with self._main_first():  # rank 0 cleans up the output directory, the others then read the result
@@ -164,7 +185,10 @@ class BaseTrainJob(OutputSteps, abc.ABC):
         from lf.data import load_for_training, split_dataset
 
         c = self.config
-        train = load_for_training(c.data, self.shape, format=c.format)
+        hub = {"subset": c.data_subset, "split": c.data_split, "revision": c.data_revision}
+        train = load_for_training(c.data, self.shape, format=c.format, streaming=c.streaming, **hub)
+        if c.streaming:  # no global shuffle of a stream: examples are drawn from a buffer of this many
+            train = train.shuffle(seed=c.seed, buffer_size=c.shuffle_buffer)
         if c.eval_data:
             return train, load_for_training(c.eval_data, self.shape, format=c.format)
         return split_dataset(train, c.val_ratio, seed=c.seed) if c.val_ratio > 0 else (train, None)
@@ -267,8 +291,9 @@ class BaseTrainJob(OutputSteps, abc.ABC):
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         total = sum(p.numel() for p in model.parameters())
         where = f", resuming from {Path(resume_from).name}" if resume_from else ""
+        examples = f"{self.train_examples} examples" if self.train_examples is not None else "a stream of examples"
         procs = f", {self.world_size} processes" if self.world_size > 1 else ""
         return (
-            f"training {self.component} on {self.train_examples} examples: {trainable:,} of {total:,} parameters "
+            f"training {self.component} on {examples}: {trainable:,} of {total:,} parameters "
             f"trainable ({100 * trainable / max(total, 1):.2f}%){procs}{where}"
         )
