@@ -32,6 +32,9 @@ def check_common(c: Any) -> None:
     check_model("model", c.model)
     check_quantization(c.quantization, c.method)
     check_report_to(c.report_to)
+    from lf_trainer_sft.distributed import check_strategy
+
+    check_strategy(c)
 
 
 def check_model(field: str, ref: str | None) -> None:
