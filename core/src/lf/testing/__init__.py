@@ -11,9 +11,10 @@
   must pass (the ``openai`` client against a running server);
   :mod:`lf.testing.echo_backend` - a model-free backend for tests of the server layer.
 * :func:`isolated_registry` - a registry holding only the plugins you give it.
+* :class:`lf.testing.redis.RedisServer` - a real ``redis-server`` on a free port.
 
 Installed with lf-core is a pytest plugin with fixtures ``tiny_model_dir`` (session
-scoped) and ``lf_registry``.
+scoped), ``lf_registry`` and ``redis_server`` (skips when redis-server is not installed).
 """
 
 from lf.testing.cli import install_into, run_cli, run_pytest
