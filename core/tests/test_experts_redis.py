@@ -144,7 +144,8 @@ def test_rate_limit_store_must_be_memory_or_redis():
 
     with pytest.raises(ConfigError) as err:
         convert({"limits": {"rate_limit_store": "memcached://x"}}, ServerOptions)
-    assert "rate_limit_store must be 'memory' or a redis:// URL" in err.value.message
+    assert "limits.rate_limit_store" in err.value.message and "'memcached://x'" in err.value.message
+    assert "'memory' (this process) or redis://" in (err.value.hint or "")
 
 
 def test_passwords_never_show_and_a_registry_at_an_fsspec_url_is_read_only(tmp_path):

@@ -62,19 +62,14 @@ class ServiceLimits(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     rate_limit_store: Annotated[
         str,
         msgspec.Meta(
+            pattern=r"^(memory|(redis|rediss|unix)://\S+)$",
             description="Where the rate-limit counters live: 'memory' (this process) or redis://HOST:PORT/DB, "
-            "shared by every replica so that the limit holds across them (per replica again while Redis is away)."
+            "shared by every replica so that the limit holds across them (per replica again while Redis is away).",
         ),
     ] = "memory"
     retry_after_s: Annotated[
         int, msgspec.Meta(ge=1, description="Retry-After (seconds) sent with 503 MODEL_OVERLOADED.")
     ] = 1
-
-    def __post_init__(self) -> None:
-        """``rate_limit_store`` is 'memory' or a Redis URL."""
-        store = self.rate_limit_store
-        if store != "memory" and not store.lower().startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError(f"rate_limit_store must be 'memory' or a redis:// URL, found {store!r}")
 
 
 class ServerOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
