@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from lf.plugins import Registry
+
+if TYPE_CHECKING:
+    from lf.testing.redis import RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +52,21 @@ def s3_server() -> Iterator[object]:
 
     with running_s3_server() as server:
         yield server
+
+
+@pytest.fixture
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real ``redis-server`` on a free 127.0.0.1 port (:class:`lf.testing.redis.RedisServer`), stopped after.
+
+    Skips, saying what is missing, without the ``redis-server`` program or the ``redis`` client.
+    """
+    from lf.testing.redis import RedisServer, missing_reason
+
+    reason = missing_reason()
+    if reason:
+        pytest.skip(reason)
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    try:
+        yield server
+    finally:
+        server.stop()

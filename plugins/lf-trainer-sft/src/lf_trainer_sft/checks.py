@@ -34,6 +34,9 @@ def check_common(c: Any) -> None:
     check_report_to(c.report_to)
     check_streaming(c)
     check_hub_options(c)
+    from lf_trainer_sft.distributed import check_strategy
+
+    check_strategy(c)
 
 
 def check_streaming(c: Any) -> None:

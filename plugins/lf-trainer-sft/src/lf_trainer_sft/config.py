@@ -150,9 +150,30 @@ class TrainConfigBase(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     push_merged_to_hub: Annotated[str | None, _d("Push merged/ (merge: true) to this hub repository.")] = None
     hub_private: Annotated[bool, _d("Create the hub repositories as private.")] = False
     dataloader_num_workers: Annotated[int, _d("Worker processes feeding batches (0: in the main process).", ge=0)] = 0
-    deepspeed: Annotated[str | None, _d("DeepSpeed config file, passed to the Trainer (under a launcher).")] = None
-    fsdp: Annotated[str, _d("FSDP options, e.g. 'full_shard auto_wrap' (under a launcher).")] = ""
-    fsdp_config: Annotated[str | None, _d("FSDP config file.")] = None
+    distributed: Annotated[
+        Literal["ddp", "fsdp", "zero2", "zero3"],
+        _d(
+            "How several processes (--nproc, --nnodes) share the work: 'ddp' (each holds the whole model), "
+            "'fsdp' (PyTorch FSDP2: weights, gradients and optimizer state sharded over the GPUs), 'zero2' / "
+            "'zero3' (DeepSpeed ZeRO stage 2 / 3). fsdp and zero* use configs shipped in lf_trainer_sft/distributed "
+            "and need GPUs."
+        ),
+    ] = "ddp"
+    distributed_timeout_s: Annotated[
+        int,
+        _d(
+            "Seconds a process waits for the others in one collective step before the job fails (a node that "
+            "stops answering without dying).",
+            ge=10,
+        ),
+    ] = 1800
+    deepspeed: Annotated[
+        str | None, _d("Your own DeepSpeed config file (with distributed: ddp), passed to the Trainer.")
+    ] = None
+    fsdp: Annotated[
+        str, _d("Your own FSDP options, e.g. 'full_shard auto_wrap' (with distributed: ddp), passed to the Trainer.")
+    ] = ""
+    fsdp_config: Annotated[str | None, _d("Your own FSDP config file (with fsdp set).")] = None
 
     def validate(self) -> None:
         """The checks no single option's limits can make: several options together, the machine, the files.

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from lf.components import ComponentSpec, Events, NullEvents, TrainResult
 from lf.plugins import Registry, get_registry
 from lf_trainer_sft import checkpoints as ckpt
-from lf_trainer_sft.guards import disk_full_guard, oom_guard, quiet_libraries, quiet_trainer
+from lf_trainer_sft.guards import disk_full_guard, oom_guard, peer_lost_guard, quiet_libraries, quiet_trainer
 from lf_trainer_sft.outputs import RUN_FILE, OutputSteps
 from lf_trainer_sft.trainlog import LOG_NAME
 
@@ -83,7 +83,11 @@ class BaseTrainJob(OutputSteps, abc.ABC):
         quiet_trainer(trainer)
         self._record_resolved(trainer, resume_from)
         self.events.message(self._describe(model, resume_from))
-        with disk_full_guard(config.output_dir, lambda: self._being_written(trainer)), oom_guard(config):
+        with (
+            disk_full_guard(config.output_dir, lambda: self._being_written(trainer)),
+            oom_guard(config),
+            peer_lost_guard(config.output_dir, self.world_size),
+        ):
             output = trainer.train(resume_from_checkpoint=resume_from)
             eval_metrics = trainer.evaluate() if eval_ds is not None else {}
         artifacts = self._save_final(trainer, model)
@@ -117,6 +121,7 @@ class BaseTrainJob(OutputSteps, abc.ABC):
                 c.output_dir, c.resume, self.fingerprint, overwrite=c.overwrite, say=self._say_main, mutate=self.is_main
             )
             self._start_output(self.fingerprint, resume_from)
+        self._agree_on_resume(resume_from)
         return train_ds, eval_ds, resume_from
 
     def _load_with_hooks(self, spec: ComponentSpec, registry: Registry) -> Any:
@@ -280,9 +285,29 @@ class BaseTrainJob(OutputSteps, abc.ABC):
         import torch
         from accelerate import PartialState
 
-        state = PartialState(backend=None if torch.cuda.is_available() else "gloo")
+        cuda = torch.cuda.is_available()  # the state is shared: TrainingArguments reuses it, MULTI_CPU needs cpu=True
+        state = PartialState(cpu=not cuda, backend=None if cuda else "gloo")
         with state.main_process_first():
             yield
+
+    def _agree_on_resume(self, resume_from: str | None) -> None:
+        """Every rank must resume from the same checkpoint: on several nodes output_dir must be shared storage."""
+        if self.world_size <= 1:
+            return
+        import torch.distributed as dist
+
+        seen: list[Any] = [None] * self.world_size
+        dist.all_gather_object(seen, resume_from)
+        if len(set(seen)) > 1:
+            from lf.errors import RunError
+
+            views = "; ".join(f"rank {r}: {Path(s).name if s else 'a fresh start'}" for r, s in enumerate(seen))
+            raise RunError(
+                f"The training processes disagree on where to resume ({views}): they do not see the same "
+                f"{self.config.output_dir}.",
+                hint="On several nodes, output_dir must be storage every node shares (NFS, a shared volume), "
+                "at the same path on each.",
+            )
 
     def _say_main(self, text: str) -> None:
         self.events.message(text)
