@@ -11,6 +11,7 @@ import pytest
 
 from lf.errors import InvalidRequestError
 from lf.serve.app import create_app
+from lf.serve.config import LimitsConfig
 from lf.serve.schemas import GenerationRequest
 from lf.testing import running_server, wait_ready
 from lf_backend_hf.backend import HFBackend
@@ -72,8 +73,14 @@ async def longest_stall(stop: threading.Event, gaps: list[float]) -> None:
 @pytest.mark.timeout(180)
 def test_a_huge_prompt_does_not_stall_other_requests(tiny_model_dir):
     backend = WatchedBackend()
-    # A context so long that the 3.9 MB prompt is tokenized in full (seconds), then refused.
-    config = HFConfig(model=str(tiny_model_dir), served_model_name="tiny", max_model_len=1_000_000)
+    # A context so long that the 3.9 MB prompt is tokenized in full (seconds), then refused; the
+    # server's own prompt cap (limits.max_prompt_chars, 1M characters by default) raised to let it in.
+    config = HFConfig(
+        model=str(tiny_model_dir),
+        served_model_name="tiny",
+        max_model_len=1_000_000,
+        limits=LimitsConfig(max_prompt_chars=8_000_000),
+    )
     small = {"model": "tiny", "prompt": "Paris is", "max_tokens": 2}
     with running_server(create_app(backend, config, backend_name="hf")) as url:
         wait_ready(url)
