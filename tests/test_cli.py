@@ -21,7 +21,7 @@ def test_help_and_plugins_do_not_import_torch_or_the_server():
         "        main(args)\n"
         "    except SystemExit:\n"
         "        pass\n"
-        "heavy = [m for m in ('torch', 'transformers', 'litestar', 'vllm', 'datasets') if m in sys.modules]\n"
+        "heavy = [m for m in ('torch', 'transformers', 'litestar', 'vllm', 'datasets', 'gguf') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
     out = subprocess.run(
