@@ -198,3 +198,40 @@ def test_lf_help_imports_neither_torch_nor_gguf() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ})
     assert "HEAVY []" in out.stdout, out.stdout[-500:] + out.stderr[-2000:]
+
+
+def test_llama_3_1_rope_scaling_becomes_llama_cpp_s_frequency_divisors(models: dict[str, Path], tmp_path: Path) -> None:
+    """Llama-3.1's ``llama3`` RoPE is written as ``rope_freqs.weight``, checked against the published formula.
+
+    transformers' GGUF loader ignores that tensor (it would rebuild the model with plain RoPE),
+    so this file is checked by its metadata, not by reloading it.
+    """
+    import math
+    import shutil
+
+    import numpy as np
+    from gguf import GGUFReader
+
+    from lf_export import export_gguf
+
+    model = shutil.copytree(models["llama3"], tmp_path / "llama-3.1")
+    config = json.loads((model / "config.json").read_text())
+    scaling = {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64}
+    config["rope_parameters"] = {"rope_type": "llama3", "rope_theta": 500000.0, **scaling}
+    (model / "config.json").write_text(json.dumps(config))
+    out = tmp_path / "llama-3.1.gguf"
+    export_gguf(str(model), out)
+    tensor = next(t for t in GGUFReader(out).tensors if t.name == "rope_freqs.weight")
+    dim = config["hidden_size"] // config["num_attention_heads"]
+    expected = []
+    for i in range(0, dim, 2):
+        wavelength = 2 * math.pi * 500000.0 ** (i / dim)
+        if wavelength < 64 / 4:
+            expected.append(1.0)
+        elif wavelength > 64 / 1:
+            expected.append(8.0)
+        else:
+            smooth = (64 / wavelength - 1) / (4 - 1)
+            expected.append(1 / ((1 - smooth) / 8 + smooth))
+    assert np.allclose(np.asarray(tensor.data), expected, rtol=1e-5)
+    assert {1.0, 8.0} <= set(np.round(np.asarray(tensor.data), 4).tolist())  # all three regimes are covered

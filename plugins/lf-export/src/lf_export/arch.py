@@ -74,6 +74,7 @@ class Hparams:
     vocab_size: int
     tied: bool
     config: Any
+    rope_kind: str = "default"
 
 
 def _rope(config: Any) -> tuple[float, str]:
@@ -92,10 +93,10 @@ def read_hparams(config: Any) -> Hparams:
             hint=f"Supported: {', '.join(sorted(ARCHITECTURES))} (Llama/SmolLM2, Mistral, Qwen2, Gemma-2, Phi-3).",
         )
     theta, rope_kind = _rope(config)
-    if rope_kind != "default":
+    if rope_kind != "default" and not (rope_kind == "llama3" and ARCHITECTURES[model_type] == "llama"):
         raise ConfigError(
             f"This {model_type} model uses RoPE scaling {rope_kind!r}, which lf export gguf does not write yet.",
-            hint="Models with the default RoPE export (Llama-3, Mistral, Qwen2.5, Gemma-2, Phi-3 4k).",
+            hint="Models with the default RoPE export (Llama-3, Mistral, Qwen2.5, Gemma-2, Phi-3 4k), and Llama-3.1's.",
         )
     heads = int(config.num_attention_heads)
     hidden = int(config.hidden_size)
@@ -115,6 +116,7 @@ def read_hparams(config: Any) -> Hparams:
         vocab_size=int(config.vocab_size),
         tied=bool(getattr(config, "tie_word_embeddings", False)),
         config=config,
+        rope_kind=rope_kind,
     )
     _check_supported(hp)
     return hp
@@ -153,6 +155,24 @@ def write_hparams(writer: Any, hp: Hparams) -> None:
     if hp.arch == "gemma2":
         writer.add_attn_logit_softcapping(float(hp.config.attn_logit_softcapping or 0.0))
         writer.add_final_logit_softcapping(float(hp.config.final_logit_softcapping or 0.0))
+
+
+def extra_tensors(hp: Hparams) -> dict[str, np.ndarray]:
+    """Tensors llama.cpp needs that a Hugging Face checkpoint computes instead of storing.
+
+    Llama-3.1's RoPE scaling (``rope_type: llama3``) stretches the low rotary frequencies;
+    llama.cpp reads it as ``rope_freqs.weight``, one divisor per frequency: the default
+    inverse frequency over the scaled one, both as transformers computes them.
+    """
+    if hp.rope_kind != "llama3":
+        return {}
+    import torch
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+    scaled, _ = ROPE_INIT_FUNCTIONS["llama3"](hp.config, torch.device("cpu"))
+    dims = torch.arange(0, hp.head_dim, 2, dtype=torch.int64).to(torch.float32) / hp.head_dim
+    default = 1.0 / (hp.rope_theta**dims)
+    return {"rope_freqs.weight": (default / scaled).to(torch.float32).numpy()}
 
 
 def gguf_name(hf_name: str, hp: Hparams) -> str | None:

@@ -97,11 +97,17 @@ def _nbytes(shape: tuple[int, ...], kind: Any) -> int:
     return count // block * size
 
 
-def _plan(where: dict[str, Any], hp: Any, wanted: str) -> list[tuple[str, str, tuple[int, ...], Any]]:
-    """``(hf name, gguf name, shape, type)`` of every tensor to write, in file order."""
-    from lf_export.arch import gguf_name
+def _plan(where: dict[str, Any], hp: Any, wanted: str) -> list[tuple[Any, str, tuple[int, ...], Any]]:
+    """``(source, gguf name, shape, type)`` of every tensor to write, in file order.
 
-    plan = []
+    The source is a Hugging Face tensor name, or the data of a tensor computed here
+    (:func:`lf_export.arch.extra_tensors`).
+    """
+    from lf_export.arch import extra_tensors, gguf_name
+
+    plan: list[tuple[Any, str, tuple[int, ...], Any]] = []
+    for name, data in extra_tensors(hp).items():
+        plan.append((data, name, tuple(data.shape), tensor_type(name, tuple(data.shape), wanted)))
     for hf_name in sorted(where):
         name = gguf_name(hf_name, hp)
         if name is None:
@@ -120,9 +126,11 @@ def _stream_tensors(writer: Any, where: dict[str, Any], plan: list[Any], hp: Any
 
     from lf_export.arch import to_gguf_layout
 
-    for i, (hf_name, name, _, kind) in enumerate(plan):
-        data = where[hf_name].get_tensor(hf_name).to(torch.float32).numpy()
-        data = to_gguf_layout(name, data, hp)
+    for i, (source, name, _, kind) in enumerate(plan):
+        if isinstance(source, str):
+            data = to_gguf_layout(name, where[source].get_tensor(source).to(torch.float32).numpy(), hp)
+        else:
+            data = source
         if kind == gguf.GGMLQuantizationType.F32:
             data = data.astype("float32")
         elif kind == gguf.GGMLQuantizationType.F16:
