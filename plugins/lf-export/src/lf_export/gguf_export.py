@@ -106,14 +106,13 @@ def _plan(where: dict[str, Any], hp: Any, wanted: str) -> list[tuple[Any, str, t
     from lf_export.arch import extra_tensors, gguf_name
 
     plan: list[tuple[Any, str, tuple[int, ...], Any]] = []
-    for name, data in extra_tensors(hp).items():
-        plan.append((data, name, tuple(data.shape), tensor_type(name, tuple(data.shape), wanted)))
+    for extra, data in extra_tensors(hp).items():
+        plan.append((data, extra, tuple(data.shape), tensor_type(extra, tuple(data.shape), wanted)))
     for hf_name in sorted(where):
         name = gguf_name(hf_name, hp)
-        if name is None:
-            continue
-        shape = tuple(where[hf_name].get_slice(hf_name).get_shape())
-        plan.append((hf_name, name, shape, tensor_type(name, shape, wanted)))
+        if name is not None:
+            shape = tuple(where[hf_name].get_slice(hf_name).get_shape())
+            plan.append((hf_name, name, shape, tensor_type(name, shape, wanted)))
     if not any(p[1] == "output.weight" for p in plan) and not hp.tied:
         raise ConfigError("The model has untied output weights but no lm_head.weight tensor.")
     return plan
