@@ -22,7 +22,7 @@ def test_help_and_plugins_do_not_import_torch_or_the_server():
         "    except SystemExit:\n"
         "        pass\n"
         "heavy = [m for m in ('torch', 'transformers', 'litestar', 'vllm', 'datasets', 'lm_eval', 'fsspec', 's3fs',"
-        " 'huggingface_hub', 'redis') if m in sys.modules]\n"
+        " 'huggingface_hub', 'redis', 'gguf') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
     out = subprocess.run(

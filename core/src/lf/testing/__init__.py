@@ -2,6 +2,9 @@
 
 * :func:`tiny_model` - a real few-layer Llama-style chat model + tokenizer, built offline in
   about a second (needs torch and transformers, imported only when called).
+* :func:`lf.testing.families.family_model` - tiny random Llama-3, Qwen2, Mistral, Gemma-2 and Phi-3
+  models, each with its family's tokenizer kind, chat template and stop tokens (read from a
+  ``chat_templates`` folder: :func:`lf.testing.families.find_chat_templates`).
 * :data:`SAMPLES`, :func:`sample_records`, :func:`write_samples` - records of every format.
 * :func:`running_server`, :func:`free_port` - serve an ASGI app on 127.0.0.1 for real HTTP tests;
   :func:`wait_ready` - wait for a server started in a subprocess to load.
