@@ -16,8 +16,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
 
+from lf.chat_template import render
 from lf.errors import (
     ConfigError,
+    DataError,
     DependencyMissingError,
     InvalidRequestError,
     ModelNotFoundError,
@@ -288,7 +290,10 @@ class VLLMBackend:
             if not getattr(tokenizer, "chat_template", None):
                 message = f"The model '{current.name}' has no chat template; use /v1/completions."
                 raise InvalidRequestError(message, details={"param": "messages"})
-            text = tokenizer.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
+            try:
+                text = render(tokenizer, request.messages, generation_prompt=True)
+            except DataError as exc:  # the template refuses the conversation: the client's to fix (400)
+                raise InvalidRequestError(exc.message, hint=exc.hint, details={"param": "messages"}) from None
             return list(tokenizer(text, add_special_tokens=False)["input_ids"])
         return list(tokenizer(request.prompt or "")["input_ids"])
 
