@@ -41,4 +41,4 @@ async def unless_client_leaves(request: Request[Any, Any, Any], work: Callable[[
         raise ClientGoneError()
     if failure:
         raise failure[0]
-    return outcome[0]  # type: ignore[no-any-return]
+    return outcome[0]
