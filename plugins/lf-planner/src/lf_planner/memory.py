@@ -11,7 +11,12 @@ Sources of the formulas (see README "Formulas"):
   stages 1/2/3 shard optimizer states / gradients / weights over the data-parallel GPUs;
 * activations: Korthikanti et al., "Reducing Activation Recomputation in Large Transformer
   Models" (2022), counted tensor by tensor for a pre-norm GQA + SwiGLU layer with
-  FlashAttention (no S x S matrix) and no dropout, plus the loss logits for large vocabularies.
+  FlashAttention (no S x S matrix) and no dropout, plus the loss logits for large vocabularies;
+* LoRA / QLoRA stacks (``framework``): Hugging Face PEFT keeps adapters in FP32
+  (``autocast_adapter_dtype``), and for QLoRA ``prepare_model_for_kbit_training`` upcasts every
+  weight it did not quantize (embeddings, output head, norms) to FP32 - so the residual stream,
+  and each checkpointed layer input, is FP32 too, and bf16 autocast holds a 16-bit copy of the
+  head for the loss; a native 16-bit stack (torchtune) keeps all of that in the training dtype.
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)
 EMBED_BYTES = {"FP32": 4.0}
 
 KV_BYTES = {"FP32": 4.0, "FP16": 2.0, "BF16": 2.0, "FP8": 1.0, "INT8": 1.0}
+
+#: LoRA / QLoRA software stacks: Hugging Face PEFT (what ``lf train sft`` runs) or a native 16-bit one (torchtune).
+FRAMEWORKS = ("peft", "native")
 
 
 @dataclass(frozen=True)
@@ -218,17 +226,25 @@ def training_memory(
     lora_dropout: float,
     logits_bytes: float,
     chunked_loss: bool,
+    framework: str = "peft",
 ) -> TrainingMemory:
     """Per-GPU memory of one training step (see the module docstring for the sources)."""
+    if framework not in FRAMEWORKS:
+        raise ValueError(f"unknown framework {framework!r}; expected one of {', '.join(FRAMEWORKS)}")
     frozen = method in ("lora", "qlora")
     shard = max(dp, 1)
+    act_bytes = 4.0 if precision == "FP32" else 2.0
+    upcast = method == "qlora" and framework == "peft"  # prepare_model_for_kbit_training's FP32 non-quantized weights
     if frozen:
-        states = _adapter_states(arch, method, base_precision, optimizer, lora_rank, targets, zero_stage, shard)
+        adapters = _Adapters(lora_rank, targets, 4.0 if framework == "peft" else act_bytes, upcast)
+        states = _adapter_states(arch, method, base_precision, optimizer, adapters, zero_stage, shard)
     else:
         states = _full_states(arch, precision, optimizer, master_weights, zero_stage, shard)
     acts = _activations(
         arch,
-        act_bytes=4.0 if precision == "FP32" else 2.0,
+        act_bytes=act_bytes,
+        residual_bytes=4.0 if upcast else act_bytes,
+        head_copy_bytes=2.0 if upcast else 0.0,
         tokens=micro_batch * seq_len,
         seq_len=seq_len,
         frozen=frozen,
@@ -258,6 +274,18 @@ def training_memory(
 
 
 @dataclass
+class _Adapters:
+    """The LoRA adapters and how the stack stores them."""
+
+    rank: int
+    targets: set[str]
+    #: bytes per adapter weight (and gradient): 4 under PEFT (FP32), else the training dtype's
+    dtype_bytes: float
+    #: QLoRA under PEFT: the weights left unquantized (embeddings, head, norms) are FP32
+    upcast: bool
+
+
+@dataclass
 class _ModelStates:
     """Per-GPU weights, gradients and optimizer states, and the trainable parameter count."""
 
@@ -272,20 +300,18 @@ def _adapter_states(
     method: str,
     base_precision: str,
     optimizer: str,
-    lora_rank: int,
-    targets: set[str],
+    adapters: _Adapters,
     zero_stage: int,
     shard: int,
 ) -> _ModelStates:
-    """LoRA / QLoRA: a frozen base (NF4 for QLoRA) plus FP32 adapters with their gradients and states."""
+    """LoRA / QLoRA: a frozen base (NF4 for QLoRA) plus adapters with their gradients and optimizer states."""
     if method == "qlora":
-        base = weights(arch, "BF16", nf4=True).total_gb
+        base = weights(arch, "FP32" if adapters.upcast else "BF16", nf4=True).total_gb
     else:
         base = weights(arch, base_precision if base_precision in ("FP32", "FP16", "BF16") else "BF16").total_gb
-    trainable = lora_params(arch, lora_rank, targets)
-    # Adapters train in FP32 (PEFT upcasts them): 4 weights + 4 gradients + optimizer states.
-    adapter_w, adapter_g = 4.0, 4.0
-    adapter_opt = optimizer_bytes_per_param(optimizer, master=False, fp32=True, arch=arch)
+    trainable = lora_params(arch, adapters.rank, adapters.targets)
+    adapter_w = adapter_g = adapters.dtype_bytes  # weights + gradients (+ optimizer states in that dtype)
+    adapter_opt = optimizer_bytes_per_param(optimizer, master=False, fp32=adapter_w == 4.0, arch=arch)
     return _ModelStates(
         weights_gb=(base / shard if zero_stage >= 3 else base) + trainable * adapter_w / GB,
         gradients_gb=trainable * adapter_g / GB / (shard if zero_stage >= 2 else 1),
@@ -326,6 +352,8 @@ def _activations(
     arch: ModelArch,
     *,
     act_bytes: float,
+    residual_bytes: float,
+    head_copy_bytes: float,
     tokens: int,
     seq_len: int,
     frozen: bool,
@@ -337,7 +365,11 @@ def _activations(
     logits_bytes: float,
     chunked_loss: bool,
 ) -> _Activations:
-    """The activation peak (with or without full recomputation) and the loss logits."""
+    """The activation peak (with or without full recomputation) and the loss logits.
+
+    ``residual_bytes``: the residual stream's dtype (layer inputs, embedding output); ``head_copy_bytes``:
+    a cast copy of the output head's weight that autocast keeps from the head's forward to its backward.
+    """
     per_layer = layer_activation_elements(
         arch,
         seq_len,
@@ -349,13 +381,13 @@ def _activations(
     )
     layer_gb = tokens * per_layer * act_bytes / GB
     full_acts = layer_gb * arch.n_layers
-    embed_out = tokens * arch.hidden * act_bytes / GB * 2  # embedding output + final norm input
+    embed_out = tokens * arch.hidden * residual_bytes / GB * 2  # embedding output + final norm input
     per_entry = logits_bytes if not chunked_loss else 2.0 + max(logits_bytes - 2.0, 0.0) / 8
-    logits_gb = tokens * arch.vocab * per_entry / GB
+    logits_gb = tokens * arch.vocab * per_entry / GB + arch.vocab * arch.hidden * head_copy_bytes / GB
     if checkpointing:
         # Full recomputation keeps each layer's input; the peak is either at the loss (logits) or
         # while one layer is recomputed in the backward pass, whichever is larger.
-        saved = tokens * arch.hidden * arch.n_layers * act_bytes / GB + embed_out
+        saved = tokens * arch.hidden * arch.n_layers * residual_bytes / GB + embed_out
         peak = saved + max(logits_gb, layer_gb)
     else:
         peak = full_acts + embed_out + logits_gb
