@@ -29,12 +29,11 @@ import numpy as np
 
 from lf.components import Events, NullEvents
 from lf.errors import ConfigError, DataError
+from lf.kinds import BaseClassifier, ClassificationResult, ExpertInfo, ExpertSource
 from lf_router_hybrid import neural_state_io
-from lf_router_hybrid.base import BaseClassifier, ExpertSource
 from lf_router_hybrid.neural_index import ExemplarIndex, decide, nearest_exemplar_scores
 from lf_router_hybrid.neural_state_io import STATE_FILE
 from lf_router_hybrid.neural_thresholds import ThresholdReport, ValidationScores, fit_per_expert, report
-from lf_router_hybrid.types import ClassificationResult, ExpertInfo
 
 if TYPE_CHECKING:
     from lf_router_hybrid.config import NeuralConfig

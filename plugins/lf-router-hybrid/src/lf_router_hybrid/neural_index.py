@@ -7,8 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from lf_router_hybrid.base import apply_exclusions
-from lf_router_hybrid.types import ClassificationResult
+from lf.kinds import ClassificationResult, apply_exclusions
 
 
 @dataclass
