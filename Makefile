@@ -5,6 +5,7 @@
 
 VENV ?= .venv
 BIN := $(VENV)/bin
+TEST_WORKERS ?= 2  # pytest-xdist workers for `make test` (0: no workers, one process)
 
 install:
 	@bash scripts/install.sh
@@ -22,7 +23,7 @@ typecheck: install
 # Tests with line coverage (pytest-cov; settings in pyproject.toml), then coverage per package:
 # fails when the tests fail or a figure is under its floor (the table is printed either way).
 pytest: install
-	@$(BIN)/pytest --cov --cov-report= --cov-fail-under=0; status=$$?; \
+	@$(BIN)/pytest -n $(TEST_WORKERS) --cov --cov-report= --cov-fail-under=0; status=$$?; \
 	$(BIN)/python scripts/coverage_report.py && exit $$status
 
 test: lint typecheck pytest
