@@ -16,10 +16,13 @@
 * :func:`isolated_registry` - a registry holding only the plugins you give it.
 * :func:`lf.testing.s3.running_s3_server` - a real S3-compatible server (moto) on 127.0.0.1.
 * :class:`lf.testing.redis.RedisServer` - a real ``redis-server`` on a free port.
+* :func:`lf.testing.hub.running_hub_server` - a local stand-in for the Hugging Face Hub's upload
+  API (``create_repo`` and ``upload_folder``; not the Hub) on 127.0.0.1.
 
 Installed with lf-core is a pytest plugin with fixtures ``tiny_model_dir`` (session
 scoped), ``s3_server`` (session scoped; needs ``moto[server]`` and ``s3fs``), ``redis_server``
-(skips when redis-server is not installed) and ``lf_registry``.
+(skips when redis-server is not installed), ``hub_server`` (the Hub stand-in, fresh per test)
+and ``lf_registry``.
 """
 
 from lf.testing.cli import install_into, run_cli, run_pytest

@@ -11,6 +11,7 @@ import pytest
 from lf.plugins import Registry
 
 if TYPE_CHECKING:
+    from lf.testing.hub import HubServer
     from lf.testing.redis import RedisServer
 
 
@@ -51,6 +52,20 @@ def s3_server() -> Iterator[object]:
     from lf.testing.s3 import running_s3_server
 
     with running_s3_server() as server:
+        yield server
+
+
+@pytest.fixture
+def hub_server() -> Iterator[HubServer]:
+    """A local stand-in for the Hugging Face Hub's upload API (not the Hub) on a free 127.0.0.1 port.
+
+    :class:`lf.testing.hub.HubServer`: ``.endpoint``, ``.env`` (``HF_ENDPOINT``), ``.repo(id)``
+    (the files pushed, the ``private`` flag), ``.requests``, and ``.refuse`` to answer writes
+    with an error status. A fresh, empty one for each test.
+    """
+    from lf.testing.hub import running_hub_server
+
+    with running_hub_server() as server:
         yield server
 
 

@@ -7,11 +7,13 @@
   never holds a run that looks complete but is not. A finished run already at the URL is
   refused unless ``overwrite: true``, before anything loads.
 * ``push_to_hub: org/name``: the final adapter or model (no checkpoints) is pushed with
-  ``huggingface_hub.HfApi.upload_folder``; ``push_merged_to_hub`` pushes ``merged/``.
+  ``huggingface_hub.HfApi.upload_folder``; ``push_merged_to_hub`` pushes ``merged/``. ``HF_ENDPOINT``
+  (a private hub, or :mod:`lf.testing.hub` in the tests) and ``HF_TOKEN`` are read at push time.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +96,8 @@ def _upload_folder(repo: str, folder: Path, ignore: list[str], *, private: bool,
         from huggingface_hub import HfApi
     except ImportError as exc:
         raise DependencyMissingError.for_package("huggingface_hub", "push_to_hub") from exc
-    api = HfApi()
+    # HF_ENDPOINT read now, not when huggingface_hub was imported (transformers imports it early)
+    api = HfApi(endpoint=os.environ.get("HF_ENDPOINT", "").rstrip("/") or None)
     try:
         api.create_repo(repo, private=private, exist_ok=True)
         info = api.upload_folder(
@@ -104,9 +107,10 @@ def _upload_folder(repo: str, folder: Path, ignore: list[str], *, private: bool,
             commit_message=f"LargeForge: {folder.name} of the run {run}",
         )
     except Exception as exc:
+        said = " ".join(str(exc).split())  # huggingface_hub's messages span lines
         raise RunError(
-            f"Could not push {folder} to the Hugging Face Hub repository {repo}: {type(exc).__name__}: "
-            f"{str(exc)[:300]}",
+            f"Could not push {folder} to the Hugging Face Hub repository {repo} at {api.endpoint}: "
+            f"{type(exc).__name__}: {said[:300]}",
             hint="Check HF_TOKEN (a write token), the repository name, and HF_ENDPOINT for a private hub.",
         ) from exc
     return str(getattr(info, "commit_url", "") or f"{api.endpoint}/{repo}")
