@@ -36,7 +36,8 @@ VENV = ROOT / ".venv" / "bin"
 VLLM_VENV = ROOT / ".venv-vllm" / "bin"
 from _serve_load import NAME, OUTPUT_TOKENS, WORKLOADS, bandwidth_bound, level  # noqa: E402
 
-SERVERS = {"anchor": "vllm (anchor)", "vllm": "lf+vllm", "hf": "lf+hf"}
+SERVERS = {"anchor": "vllm (anchor)", "vllm": "lf+vllm", "hf": "lf+hf", "hf-padded": "lf+hf padded"}
+"""``--only`` names -> servers; ``hf-padded`` is lf+hf with ``ragged=false`` (every model's path), to compare."""
 
 
 def free_port() -> int:
@@ -50,8 +51,10 @@ def free_port() -> int:
 def commands(model: str, port: int) -> dict[str, list[str]]:
     common = ["--set", f"model={model}", "--set", f"port={port}", "--set", f"served_model_name={NAME}"]
     quiet = ["--set", "log_level=warning"]
+    hf = [str(VENV / "lf"), "-q", "run", "serve", "--plugin", "hf"]
     return {
-        "lf+hf": [str(VENV / "lf"), "-q", "run", "serve", "--plugin", "hf", *common, *quiet],
+        "lf+hf": [*hf, *common, *quiet],
+        "lf+hf padded": [*hf, *common, *quiet, "--set", "ragged=false"],
         "lf+vllm": [str(VLLM_VENV / "lf"), "-q", "run", "serve", "--plugin", "vllm", *common, *quiet],
         "vllm (anchor)": [
             str(VLLM_VENV / "python"),
@@ -150,7 +153,7 @@ def report(table: dict[str, dict[Any, Any]], args: argparse.Namespace, bound: di
     anchor = table.get("vllm (anchor)", {})
     for workload in args.workloads:
         print(f"\n{workload}: ratio to the anchor (output tokens/s at the same concurrency; CPU s per 1k tokens)")
-        for name in ("lf+vllm", "lf+hf"):
+        for name in ("lf+vllm", "lf+hf", "lf+hf padded"):
             if name in table and anchor:
                 ours, theirs = table[name], anchor
                 ratios = "  ".join(
@@ -180,7 +183,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--levels", default="1,8,32")
     parser.add_argument("--requests", default="48", help="requests per level (one number, or one per level)")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="fixed, mixed")
-    parser.add_argument("--only", default="hf,vllm,anchor", help="servers to run: hf, vllm, anchor")
+    parser.add_argument("--only", default="hf,vllm,anchor", help="servers to run: hf, vllm, anchor, hf-padded")
     parser.add_argument("--no-bound", action="store_true", help="skip the memory-bandwidth bound")
     args = parser.parse_args()
     args.levels = [int(x) for x in args.levels.split(",")]
@@ -193,7 +196,7 @@ def parse() -> argparse.Namespace:
     args.servers = [SERVERS.get(w.strip(), w.strip()) for w in args.only.split(",")]
     unknown = set(args.servers) - set(SERVERS.values())
     if unknown:
-        parser.error(f"--only: unknown server(s) {', '.join(sorted(unknown))}; choose from hf, vllm, anchor")
+        parser.error(f"--only: unknown server(s) {', '.join(sorted(unknown))}; choose from {', '.join(SERVERS)}")
     if len(args.requests) != len(args.levels):
         parser.error("--requests: one number, or one per level")
     return args
@@ -217,7 +220,7 @@ def main() -> None:
         if not Path(cmd[0]).exists():
             print(f"{name}: skipped ({cmd[0]} missing; run plugins/lf-backend-vllm/scripts/make-env.sh)")
             continue
-        proc = start(cmd, port, logs / f"serve-{name.split()[0].replace('+', '_')}.log")
+        proc = start(cmd, port, logs / f"serve-{name.replace(' ', '-').replace('+', '_')}.log")
         try:
             table[name] = measure(name, f"http://127.0.0.1:{port}", proc, args)
         finally:
