@@ -5,7 +5,8 @@ request alike (the workload the first serving goals were set on). ``mixed``: loo
 traffic - a different prompt of 10-20 words per request (so prompts differ in length),
 EOS allowed (requests end at different steps), every other request greedy (temperature 0)
 and the others sampled (temperature 0.7, top_p 0.9, a seed per request, so each server
-repeats its own run). Both stream chat completions through the official ``openai`` client.
+repeats its own run). ``greedy``: ``mixed`` with every request greedy (the measurement of
+issue 16). All stream chat completions through the official ``openai`` client.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import openai
 NAME = "smollm2"
 OUTPUT_TOKENS = 64
 PROMPT = "Write a short story about a robot who learns to paint. Describe the colours it discovers."
-WORKLOADS = ("fixed", "mixed")
+WORKLOADS = ("fixed", "mixed", "greedy")
+DEFAULT_WORKLOADS = ("fixed", "mixed")
 
 _SUBJECTS = [
     "a clumsy robot",
@@ -67,7 +69,7 @@ def request_args(workload: str, index: int, prompts: list[str]) -> dict[str, Any
             "extra_body": {"ignore_eos": True},
         }
     args: dict[str, Any] = {"messages": [{"role": "user", "content": prompts[index % len(prompts)]}]}
-    if index % 2:
+    if index % 2 and workload == "mixed":
         args.update(temperature=0.7, top_p=0.9, seed=index)
     else:
         args.update(temperature=0.0)

@@ -2,13 +2,14 @@
 
 Same model (SmolLM2-135M-Instruct, float32, from `lf models fetch`), same machine, same
 load, same client (the `openai` async client streaming chat completions, 64 output tokens at
-most), at concurrency 1, 8 and 32, on two workloads (bench/_serve_load.py): ``fixed`` (one
+most), at concurrency 1, 8 and 32, on the workloads of bench/_serve_load.py: ``fixed`` (one
 prompt, exactly 64 tokens, `ignore_eos`) and ``mixed`` (a different prompt of 10-20 words
-per request, EOS allowed, half greedy and half sampled). Reported per server, workload and
-level: output tokens/s, time to first token p50/p99, inter-token latency p50, the server's
-CPU seconds per 1,000 output tokens (all its processes: steadier than tokens/s when the
-machine is shared), the load average, and the ratio to the anchor at the same level. At
-c=1 it also prints the memory-bandwidth bound: one read of the weights per token.
+per request, EOS allowed, half greedy and half sampled); ``greedy`` (``mixed``, all greedy)
+on demand. Reported per server, workload and level: output tokens/s, time to first token
+p50/p99, inter-token latency p50, the server's CPU seconds per 1,000 output tokens (all its
+processes; vLLM's include busy-polling), the load average, and the ratio to the anchor at
+the same level. At c=1 it also prints the memory-bandwidth bound: one read of the weights
+per token.
 
     python bench/serve.py [--levels 1,8,32] [--requests 48] [--workloads fixed,mixed]
                           [--only hf,vllm,anchor] [--no-bound]
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 VENV = ROOT / ".venv" / "bin"
 VLLM_VENV = ROOT / ".venv-vllm" / "bin"
-from _serve_load import NAME, OUTPUT_TOKENS, WORKLOADS, bandwidth_bound, level  # noqa: E402
+from _serve_load import DEFAULT_WORKLOADS, NAME, OUTPUT_TOKENS, WORKLOADS, bandwidth_bound, level  # noqa: E402
 
 SERVERS = {"anchor": "vllm (anchor)", "vllm": "lf+vllm", "hf": "lf+hf", "hf-padded": "lf+hf padded"}
 """``--only`` names -> servers; ``hf-padded`` is lf+hf with ``ragged=false`` (every model's path), to compare."""
@@ -182,7 +183,7 @@ def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--levels", default="1,8,32")
     parser.add_argument("--requests", default="48", help="requests per level (one number, or one per level)")
-    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="fixed, mixed")
+    parser.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS), help="fixed, mixed, greedy")
     parser.add_argument("--only", default="hf,vllm,anchor", help="servers to run: hf, vllm, anchor, hf-padded")
     parser.add_argument("--no-bound", action="store_true", help="skip the memory-bandwidth bound")
     args = parser.parse_args()

@@ -262,7 +262,8 @@ class BatchEngine:
         if self.batch_wait_s and queued < room:
             if self.batch.seqs:
                 # Busy: while requests are still arriving, decode on and prefill them together next
-                # turn - every merge copies the whole KV cache, so merging one by one is costly.
+                # turn - one prefill for several costs less than one each (and on the padded path
+                # every merge copies the whole KV cache).
                 if time.monotonic() - self._last_arrival < self.batch_wait_s:
                     return []
             else:
