@@ -19,8 +19,11 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# Tests with line coverage (pytest-cov; settings in pyproject.toml), then coverage per package:
+# fails when the tests fail or a figure is under its floor (the table is printed either way).
 pytest: install
-	$(BIN)/pytest
+	@$(BIN)/pytest --cov --cov-report= --cov-fail-under=0; status=$$?; \
+	$(BIN)/python scripts/coverage_report.py && exit $$status
 
 test: lint typecheck pytest
 

@@ -1,19 +1,26 @@
 """How well do the classifiers route? CLINC150 as experts-by-domain (issue 5).
 
-10 domain experts plus a `general` fallback. Everything is fitted on train.jsonl only
-(keywords mined from it; the neural classifier fine-tuned on 85% of it, its abstain
-thresholds fitted on the other 15%); figures are measured on val.jsonl:
+10 domain experts plus a `general` fallback. Everything is fitted on train.jsonl only, with
+the recipe of the plugin's README: keywords mined from it (for the hybrid, at its own
+precision, hybrid.KEYWORD_PRECISION); the neural classifier trained on 85% of it (`train`:
+exemplars - the out-of-scope queries become the `general` expert's - and the top layers
+fine-tuned), its abstain thresholds fitted on the other 15% (`fit_thresholds`). With
+out-of-scope exemplars the abstain score is the best expert's score minus the `general`
+expert's (`--plain-score`: the best score alone, as before issue 16). Figures are measured on
+val.jsonl:
 
 * in-scope accuracy: in-scope queries routed to their domain's expert (fallback = wrong);
 * OOS recall: out-of-scope queries routed to the fallback expert.
 
-Goals, both at once, for neural and hybrid: in-scope >= 0.96 and OOS recall >= 0.70.
+Goals, both at once, for neural and hybrid (issue 16): in-scope >= 0.97 and OOS recall >= 0.80.
 Anchor, measured in the same run: plain MiniLM k-NN over the same train exemplars with
-thresholds fitted the same way, but no fine-tuning.
+thresholds fitted the same way, but no fine-tuning. The CLINC hyper-parameters (k, layers,
+epochs, max_loss, the keyword precision) were chosen on val; the CLINC150 test split was never
+used (it is not in ../shared/data/clinc150).
 
 Data: ../shared/data/clinc150 relative to the repository root (or $LF_CLINC150_DIR); the
 benchmark skips cleanly when it is absent. It is never copied into the repository.
-Run: .venv/bin/python bench/route_accuracy.py [--epochs 3 --train-layers 2 --no-anchor]
+Run: .venv/bin/python bench/route_accuracy.py [--epochs 3 --train-layers 2 --k 3 --no-anchor --plain-score]
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from typing import Any
 from _util import table
 
 ROOT = Path(__file__).resolve().parent.parent
-GOAL_IN_SCOPE, GOAL_OOS = 0.96, 0.70
+GOAL_IN_SCOPE, GOAL_OOS = 0.97, 0.80
 FALLBACK = "general"
 
 
@@ -125,11 +132,14 @@ def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--train-layers", type=int, default=2)
-    parser.add_argument("--k", type=int, default=5)
-    parser.add_argument("--max-loss", type=float, default=0.005)
+    parser.add_argument("--k", type=int, default=3)
+    parser.add_argument("--max-loss", type=float, default=0.004)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--precision", default="float32", choices=("float32", "int8", "bfloat16"))
     parser.add_argument("--no-anchor", action="store_true", help="skip the untrained MiniLM anchor (saves minutes)")
+    parser.add_argument(
+        "--plain-score", action="store_true", help="abstain on the best score alone, not its margin over 'general'"
+    )
     return parser.parse_args()
 
 
@@ -185,9 +195,15 @@ def _measure_classifiers(
     start = time.perf_counter()
     neural = _fine_tuned_neural(args, experts, fit, cal, nn_options)
     report(f"neural (MiniLM, fine-tuned, {args.precision})", neural, time.perf_counter() - start)
+    if args.plain_score:
+        print("   --plain-score: no margin over the out-of-scope exemplars")
 
     start = time.perf_counter()
-    hybrid = HybridClassifier(keyword, neural, fallback_expert=FALLBACK)
+    from lf_router_hybrid.hybrid import KEYWORD_PRECISION
+
+    hybrid_keywords = KeywordClassifier.from_experts(experts, fallback_expert=FALLBACK)
+    hybrid_keywords.train(train, exclude=[FALLBACK], min_precision=KEYWORD_PRECISION)  # as HybridClassifier.train
+    hybrid = HybridClassifier(hybrid_keywords, neural, fallback_expert=FALLBACK)
     hybrid.sync_experts(experts)
     neural.embedder.clear_cache()  # time the hybrid without the neural run's cached vectors
     report("hybrid (keyword fast path + neural)", hybrid, time.perf_counter() - start)
@@ -209,6 +225,8 @@ def _fine_tuned_neural(
     print(f"neural: fine-tuning the top {args.train_layers} layers for {args.epochs} epochs", flush=True)
     neural = NeuralClassifier.from_experts(experts, **nn_options)
     neural.train(fit, epochs=args.epochs, train_layers=args.train_layers, events=PrintEvents())
+    if args.plain_score:
+        neural.use_margin(False)
     fitted = neural.fit_thresholds(cal, max_loss=args.max_loss)
     print(f"   thresholds fitted on {fitted.in_scope} + {fitted.fallback_examples} held-out train queries: "
           f"in-scope {fitted.in_scope_accuracy:.3f}, OOS recall {fitted.fallback_recall}")  # fmt: skip

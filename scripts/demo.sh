@@ -142,6 +142,15 @@ Artifacts:
   answers (JSON)              $OUT/answers.json
   server and router logs      $OUT/logs/
 
+About the code expert: it is a 135M-parameter model (SmolLM2-135M-Instruct) tuned with LoRA
+on the 40 bundled examples in about a minute on the CPU. It shows the whole pipeline, not a
+good programmer: the code it writes may well be wrong. For a real expert, train on thousands
+of examples for more steps, starting from the SFT example (a GPU makes this practical):
+  lf data validate YOUR_CODE_DATA.jsonl
+  lf train sft --config examples/sft-smollm2.yaml --set data=YOUR_CODE_DATA.jsonl \\
+      --set num_train_epochs=3 --set max_length=1024 --set output_dir=runs/code-expert
+  and a larger base model helps most: add --set model=DIR_OR_HUB_ID.
+
 The servers stop now. Run any step above on its own to explore, e.g.
   lf serve hf --model $OUT/code-expert-merged --port 8000
 EOF

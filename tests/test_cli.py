@@ -16,18 +16,35 @@ def test_help_and_plugins_do_not_import_torch_or_the_server():
     code = (
         "import sys\n"
         "from lf.cli import main\n"
-        "for args in (['--help'], ['plugins'], ['train', '--help']):\n"
+        "for args in (['--help'], ['plugins'], ['train', '--help'], ['evaluate', 'tasks', '--help']):\n"
         "    try:\n"
         "        main(args)\n"
         "    except SystemExit:\n"
         "        pass\n"
-        "heavy = [m for m in ('torch', 'transformers', 'litestar', 'vllm', 'datasets') if m in sys.modules]\n"
+        "heavy = [m for m in ('torch', 'transformers', 'litestar', 'vllm', 'datasets', 'lm_eval', 'fsspec', 's3fs',"
+        " 'huggingface_hub', 'redis', 'gguf') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}
     )
     assert "HEAVY []" in out.stdout, out.stdout[-500:] + out.stderr[-2000:]
+
+
+def test_help_imports_neither_the_router_service_nor_the_expert_registry():
+    # `lf --help` prints names and one-line summaries: the router's options (and the registry and
+    # egress code behind them) load only for the commands that use them (lf run route, lf config show).
+    code = (
+        "import sys\n"
+        "from lf.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('LOADED', [m for m in ('lf_router_hybrid.service.options', 'lf.experts') if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "LOADED []" in out.stdout, out.stdout[-500:] + out.stderr[-2000:]
 
 
 def test_version():

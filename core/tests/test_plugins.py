@@ -107,3 +107,28 @@ def test_spec_validation_rejects_bad_names_and_impls():
         ComponentSpec(kind="train", name="ok", summary="x", impl="nocolon")
     with pytest.raises(ValueError, match="unknown component kind"):
         ComponentSpec(kind="nope", name="ok", summary="x", impl="a:b")
+
+
+class ToyRunnerOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    port: int = 8080
+
+
+def test_kind_runner_options_given_by_name_are_imported_only_when_a_config_is_built():
+    from lf.components import KindRunner
+
+    def register_classifiers(register):
+        register(ComponentSpec(kind="route", name="toy", summary="A toy classifier", config=ToyConfig, impl="m:C"))
+
+    def register_kind_runners(register):
+        register(KindRunner(kind="route", runner="m:run", summary="toy router", options=f"{__name__}:ToyRunnerOptions"))
+
+    registry = Registry(load_entry_points=False)
+    registry.add_plugin(plugin_module("toy-route", register_classifiers=register_classifiers), name="toy-route")
+    registry.add_plugin(plugin_module("toy-runner", register_kind_runners=register_kind_runners), name="toy-runner")
+    runner = registry.kind_runner("route")
+    assert runner is not None and runner.options == f"{__name__}:ToyRunnerOptions"  # not imported yet
+    merged = registry.config_type(registry.get("route", "toy"))
+    assert merged is not None and {"port", "steps"} <= set(merged.__struct_fields__)
+    assert runner.options is ToyRunnerOptions
+    with pytest.raises(ValueError, match=r"package\.module:Struct"):
+        KindRunner(kind="route", runner="m:run", summary="bad", options="ToyRunnerOptions")

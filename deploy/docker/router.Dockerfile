@@ -1,9 +1,11 @@
 # LargeForge router: lf-core + lf-router-hybrid (keyword, neural MiniLM and hybrid routing).
-# The router is stateless apart from its expert registry file (mounted), so it scales
-# horizontally; it needs no GPU (MiniLM runs a query in a few milliseconds on a CPU).
+# The router is stateless apart from its expert registry - a file (mounted), or Redis for
+# replicas on several machines - so it scales horizontally; it needs no GPU (MiniLM runs a
+# query in a few milliseconds on a CPU).
 #   docker build -f deploy/docker/router.Dockerfile -t largeforge/router .
 #   docker run -p 8080:8080 -v $PWD/experts.yaml:/config/experts.yaml:ro \
 #     -e LF_HYBRID_API_KEYS='["<a key of 32+ characters>"]' largeforge/router
+#   docker run -p 8080:8080 -e LF_EXPERTS_FILE=redis://redis:6379/0 -e LF_HYBRID_API_KEYS=... largeforge/router
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -22,7 +24,7 @@ COPY core ./core
 COPY plugins/lf-router-hybrid ./plugins/lf-router-hybrid
 
 RUN pip install --index-url https://download.pytorch.org/whl/cpu -c constraints.txt torch \
-    && pip install -c constraints.txt "./core[serve]" ./plugins/lf-router-hybrid
+    && pip install -c constraints.txt "./core[serve,redis]" ./plugins/lf-router-hybrid
 
 USER 10001:10001
 EXPOSE 8080

@@ -21,7 +21,7 @@ COPY core ./core
 COPY plugins/lf-backend-vllm ./plugins/lf-backend-vllm
 
 # The image's torch/vllm stay as they are: no constraints file here on purpose.
-RUN pip install "./core[serve]" ./plugins/lf-backend-vllm
+RUN pip install "./core[serve,nvml]" ./plugins/lf-backend-vllm
 
 USER 10001:10001
 EXPOSE 8000

@@ -11,6 +11,9 @@ over httpx, retry with exponential backoff on connection errors and timeouts (an
     for piece in client.stream_chat("Count to five"):
         print(piece, end="", flush=True)
 
+``RouterClient`` / ``AsyncRouterClient`` (:mod:`lf.client_router`) do the same against an
+expert router, with ``model="auto"`` and the expert that answered (``X-LF-Expert``).
+
 Errors are :mod:`lf.errors` classes built from the server's error code
 (``AuthenticationError``, ``RateLimitedError``, ``ModelNotFoundError``...). Needs
 ``httpx`` (``pip install 'lf-core[client]'``).
@@ -21,8 +24,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from lf import errors
 from lf.client_wire import (
@@ -35,7 +38,18 @@ from lf.client_wire import (
     with_text,
 )
 
-__all__ = ["RETRY_STATUSES", "AsyncInferenceClient", "InferenceClient", "error_from_response"]
+if TYPE_CHECKING:  # for type checkers; at run time __getattr__ imports them on first use
+    from lf.client_router import AsyncRouterClient as AsyncRouterClient
+    from lf.client_router import RouterClient as RouterClient
+
+__all__ = [
+    "RETRY_STATUSES",
+    "AsyncInferenceClient",
+    "AsyncRouterClient",
+    "InferenceClient",
+    "RouterClient",
+    "error_from_response",
+]
 
 
 class InferenceClient(ClientBase):
@@ -65,6 +79,10 @@ class InferenceClient(ClientBase):
         self.close()
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        return self._send(method, path, body).json()
+
+    def _send(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One call with retries and backoff; returns the successful ``httpx.Response``."""
         attempt = 0
         while True:
             try:
@@ -81,7 +99,7 @@ class InferenceClient(ClientBase):
                 continue
             if response.status_code >= 400:
                 raise error_from_response(response.status_code, response.content)
-            return response.json()
+            return response
 
     def _model(self, model: str | None) -> str:
         if model or self.model:
@@ -149,7 +167,9 @@ class InferenceClient(ClientBase):
         body = self._body(self._model(model), True, {"messages": chat_messages(message, messages, system), **params})
         yield from self._stream("/v1/chat/completions", body, chat=True)
 
-    def _stream(self, path: str, body: dict[str, Any], chat: bool) -> Iterator[str]:
+    def _stream(
+        self, path: str, body: dict[str, Any], chat: bool, on_headers: Callable[[Any], None] | None = None
+    ) -> Iterator[str]:
         attempt, started = 0, False
         while True:  # retries only until the first token: a started answer is never replayed
             try:
@@ -160,6 +180,8 @@ class InferenceClient(ClientBase):
                     elif response.status_code >= 400:
                         raise error_from_response(response.status_code, response.read())
                     else:
+                        if on_headers is not None:
+                            on_headers(response.headers)
                         for line in response.iter_lines():
                             if not line.startswith("data: "):
                                 continue
@@ -199,6 +221,10 @@ class AsyncInferenceClient(ClientBase):
         await self.aclose()
 
     async def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        return (await self._send(method, path, body)).json()
+
+    async def _send(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One call with retries and backoff; returns the successful ``httpx.Response``."""
         attempt = 0
         while True:
             try:
@@ -215,7 +241,7 @@ class AsyncInferenceClient(ClientBase):
                 continue
             if response.status_code >= 400:
                 raise error_from_response(response.status_code, response.content)
-            return response.json()
+            return response
 
     async def _model(self, model: str | None) -> str:
         if model or self.model:
@@ -278,7 +304,9 @@ class AsyncInferenceClient(ClientBase):
         async for piece in self._stream("/v1/chat/completions", body, chat=True):
             yield piece
 
-    async def _stream(self, path: str, body: dict[str, Any], chat: bool) -> AsyncIterator[str]:
+    async def _stream(
+        self, path: str, body: dict[str, Any], chat: bool, on_headers: Callable[[Any], None] | None = None
+    ) -> AsyncIterator[str]:
         attempt, started = 0, False
         while True:
             try:
@@ -289,6 +317,8 @@ class AsyncInferenceClient(ClientBase):
                     elif response.status_code >= 400:
                         raise error_from_response(response.status_code, await response.aread())
                     else:
+                        if on_headers is not None:
+                            on_headers(response.headers)
                         async for line in response.aiter_lines():
                             if not line.startswith("data: "):
                                 continue
@@ -308,3 +338,12 @@ class AsyncInferenceClient(ClientBase):
                 delay = self._delay(attempt)
             await asyncio.sleep(delay)
             attempt += 1
+
+
+def __getattr__(name: str) -> Any:
+    """``RouterClient`` and ``AsyncRouterClient`` live in :mod:`lf.client_router` (they build on the classes above)."""
+    if name in ("RouterClient", "AsyncRouterClient"):
+        import lf.client_router
+
+        return getattr(lf.client_router, name)
+    raise AttributeError(f"module 'lf.client' has no attribute {name!r}")

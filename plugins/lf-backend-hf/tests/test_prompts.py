@@ -11,6 +11,7 @@ import pytest
 
 from lf.errors import InvalidRequestError
 from lf.serve.app import create_app
+from lf.serve.config import LimitsConfig
 from lf.serve.schemas import GenerationRequest
 from lf.testing import running_server, wait_ready
 from lf_backend_hf.backend import HFBackend
@@ -72,8 +73,14 @@ async def longest_stall(stop: threading.Event, gaps: list[float]) -> None:
 @pytest.mark.timeout(180)
 def test_a_huge_prompt_does_not_stall_other_requests(tiny_model_dir):
     backend = WatchedBackend()
-    # A context so long that the 3.9 MB prompt is tokenized in full (seconds), then refused.
-    config = HFConfig(model=str(tiny_model_dir), served_model_name="tiny", max_model_len=1_000_000)
+    # A context so long that the 3.9 MB prompt is tokenized in full (seconds), then refused; the
+    # server's own prompt cap (limits.max_prompt_chars, 1M characters by default) raised to let it in.
+    config = HFConfig(
+        model=str(tiny_model_dir),
+        served_model_name="tiny",
+        max_model_len=1_000_000,
+        limits=LimitsConfig(max_prompt_chars=8_000_000),
+    )
     small = {"model": "tiny", "prompt": "Paris is", "max_tokens": 2}
     with running_server(create_app(backend, config, backend_name="hf")) as url:
         wait_ready(url)
@@ -98,3 +105,31 @@ def test_a_huge_prompt_does_not_stall_other_requests(tiny_model_dir):
     assert quick_first  # answered while the huge prompt was still being tokenized
     assert quick.status_code == 200 and quick.json()["usage"]["completion_tokens"] == 2
     assert huge.status_code == 400 and "tokens; the model accepts 1,000,000" in huge.json()["error"]["message"]
+
+
+def test_a_conversation_the_chat_template_refuses_is_a_400(tiny_model_dir, tmp_path):
+    """A template's raise_exception (here: no system role, as Gemma's) used to be a 500 INTERNAL_ERROR."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    model = tmp_path / "no-system"
+    shutil.copytree(tiny_model_dir, model)
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    tokenizer.chat_template = (
+        "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"
+        "{% for m in messages %}{{ m['role'] + ': ' + m['content'] + '\\n' }}{% endfor %}assistant:"
+    )
+    tokenizer.save_pretrained(model)
+    config = HFConfig(model=str(model), served_model_name="tiny")
+    with running_server(create_app(HFBackend(), config, backend_name="hf")) as url:
+        wait_ready(url)
+        user = {"role": "user", "content": "hi"}
+        body = {"model": "tiny", "messages": [{"role": "system", "content": "Be brief."}, user], "max_tokens": 2}
+        refused = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=60)
+        assert refused.status_code == 400, refused.text
+        error = refused.json()["error"]
+        assert "System role not supported" in error["message"] and error["param"] == "messages"
+        assert "fold the system message" in error["hint"]
+        answer = httpx.post(f"{url}/v1/chat/completions", json={**body, "messages": [user]}, timeout=60)
+        assert answer.status_code == 200

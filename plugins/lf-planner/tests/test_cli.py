@@ -9,6 +9,7 @@ import select
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -88,6 +89,32 @@ def test_generate_config_then_config_with_overrides(tmp_path):
     made = run_cli("plan", "--generate-config", "training", cwd=tmp_path)
     training = run_cli("plan", "--config", str(tmp_path / "training_config.json"), "--json", cwd=tmp_path)
     assert training.returncode == 0 and json.loads(training.stdout)["plan_type"] == "training"
+
+
+def test_config_alone_takes_the_mode_from_the_file_and_flags_override_it():
+    repo = Path(__file__).resolve().parents[3]
+    example = str(repo / "examples" / "plan-training.yaml")
+    plan = json.loads(run_cli("plan", "--config", example, "--json").stdout)
+    assert plan["plan_type"] == "training" and plan["service"]["environment"] == "prod"
+    flags = ["--environment", "dev", "--criticality", "low", "--service-name", "Nightly tune"]
+    flags += ["--target-gpu-utilization", "0.5", "--epochs", "1"]
+    over = run_cli("plan", "--config", example, *flags, "--json")
+    assert over.returncode == 0, over.stderr
+    changed = json.loads(over.stdout)
+    assert (
+        changed["service"] | {"environment": "dev", "criticality": "low", "service_name": "Nightly tune"}
+        == (changed["service"])
+    )
+    assert changed["gpu_config"]["target_gpu_utilization"] == 0.5 and changed["training_input"]["num_epochs"] == 1
+    direct = run_cli("plan", "training", "--config", example, *flags, "--json")
+    assert json.loads(direct.stdout)["service"] == changed["service"]  # the same as naming the mode
+    inference = run_cli("plan", "--config", str(repo / "examples" / "plan-inference.yaml"), "--rps", "20", "--json")
+    assert json.loads(inference.stdout)["workload_input"]["requests_per_second"] == 20.0
+    helped = run_cli("plan", "training", "--help")
+    for flag in ("--environment", "--criticality", "--service-name", "--target-gpu-utilization"):
+        assert flag in helped.stdout
+    wrong = run_cli("plan", "--config", example, "--rps", "3")  # an inference flag on a training file
+    assert wrong.returncode == 2 and "--rps" in wrong.stderr and "Traceback" not in wrong.stderr
 
 
 GOOD = {

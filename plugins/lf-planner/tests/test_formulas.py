@@ -107,11 +107,29 @@ def test_lora_and_qlora_keep_frozen_weights_and_activations_dominate():
     arch = architecture.from_name("llama-3.1-8b")
     full, lora, qlora = (_mem(arch, method=m, micro_batch=4) for m in ("full", "lora", "qlora"))
     assert lora.total_gb < full.total_gb / 2
-    assert qlora.weights_gb < lora.weights_gb / 2.5
+    assert _mem(arch, method="qlora", framework="native").weights_gb < lora.weights_gb / 2.5
+    assert qlora.weights_gb < lora.weights_gb / 2  # PEFT: the 1.05B unquantized parameters in FP32
     assert qlora.activations_gb > qlora.weights_gb  # at 4 x 2048 tokens activations dominate
     assert lora.activations_gb >= full.activations_gb  # all-linear adapters need every input (+ their own)
     qv = _mem(arch, method="lora", micro_batch=4, targets={"q_proj", "v_proj"})
     assert qv.activations_gb < 0.8 * full.activations_gb  # frozen MLP layers keep no input copies
+
+
+def test_qlora_under_peft_upcasts_what_it_did_not_quantize_and_the_residual_stream():
+    # peft.prepare_model_for_kbit_training casts every non-4-bit parameter to FP32; the embedding output,
+    # and so each checkpointed layer input, is then FP32; bf16 autocast keeps a 16-bit copy of the head.
+    arch = architecture.from_name("llama-3.1-8b")
+    peft, native = (_mem(arch, method="qlora", checkpointing=True, framework=f) for f in ("peft", "native"))
+    unquantized = arch.total_params() - arch.linear_params()
+    adapters_extra = peft.trainable_params * 2  # FP32 adapters instead of bf16 ones
+    assert (peft.weights_gb - native.weights_gb) * 1e9 == pytest.approx(unquantized * 2 + adapters_extra)
+    saved_extra = 2048 * arch.hidden * (arch.n_layers + 2) * 2  # layer inputs + embedding output + final norm input
+    head_copy = arch.vocab * arch.hidden * 2
+    assert (peft.activations_gb - native.activations_gb) * 1e9 == pytest.approx(saved_extra + head_copy)
+    lora, lora_native = (_mem(arch, method="lora", checkpointing=True, framework=f) for f in ("peft", "native"))
+    assert lora.activations_gb == pytest.approx(lora_native.activations_gb)  # only QLoRA upcasts
+    with pytest.raises(ValueError, match="unknown framework"):
+        _mem(arch, framework="unsloth")
 
 
 def test_recomputation_trades_memory_for_8_6_of_the_compute():

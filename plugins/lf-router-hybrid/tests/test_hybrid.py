@@ -115,3 +115,20 @@ def test_from_config(tmp_path: Path) -> None:
     assert hybrid.classify("python bug").detail == "fast-path"
     with pytest.raises(ConfigError, match="not both 0"):
         HybridClassifier(KeywordClassifier(), hybrid.neural, keyword_weight=0, neural_weight=0)
+
+
+def test_train_mines_only_keywords_as_precise_as_the_neural_classifier(embedder) -> None:  # type: ignore[no-untyped-def]
+    # a confident keyword answers without the neural classifier: the hybrid mines at KEYWORD_PRECISION (0.95)
+    from lf_router_hybrid.hybrid import KEYWORD_PRECISION
+
+    pairs = [(f"my python code has bug {i}", "code") for i in range(6)] + [("my python", "general")]
+    hybrid = HybridClassifier.from_experts(
+        [ExpertConfig(name="code"), ExpertConfig(name="general")],
+        keyword_classifier=KeywordClassifier(),
+        neural_classifier=NeuralClassifier(embedder=embedder),
+        fallback_expert="general",
+    )
+    hybrid.train(pairs, epochs=0)
+    assert KEYWORD_PRECISION == 0.95
+    assert hybrid.keyword.classify("a bug").expert == "code"
+    assert hybrid.keyword.classify("python").fallback  # 6/7 = 0.86: a keyword for KeywordClassifier, not here

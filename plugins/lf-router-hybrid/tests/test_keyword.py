@@ -152,6 +152,8 @@ def test_mine_keywords() -> None:
     assert "general" not in mined
     assert "bug" in mined["code"] and "integral" in mined["math"]
     assert "my" not in mined["code"]  # shared with general: not precise
+    assert "python" in mine_keywords(pairs, exclude=["general"])["code"]  # 6 of its 7 queries: precision 0.86
+    assert "python" not in mine_keywords(pairs, exclude=["general"], min_precision=0.95)["code"]
     clf = KeywordClassifier(fallback_expert="general")
     clf.add_expert("code")
     clf.add_expert("math")

@@ -133,6 +133,34 @@ def test_train_fit_thresholds_and_save_state(embedder, tmp_path: Path) -> None: 
         fresh.load_state(tmp_path)
 
 
+NEGATIVES = [("what is the capital of mongolia", "general"), ("tell me a joke about penguins", "general")]
+
+
+def test_out_of_scope_training_queries_make_the_abstain_score_a_margin_over_them(  # type: ignore[no-untyped-def]
+    embedder, tmp_path: Path
+) -> None:
+    clf = NeuralClassifier(experts=TOPICS, embedder=embedder, k=3, fallback_expert="general")
+    clf.train(TRAIN, epochs=0)
+    plain = clf.expert_scores(clf.embedder.encode(["recommend a podcast about history"]))
+    general = list(clf.thresholds).index("general")
+    assert clf._state.relative_to == -1  # no out-of-scope exemplars: the score alone, as before
+    clf.train(NEGATIVES, epochs=0)
+    assert clf._state.relative_to == general
+    clf.set_thresholds(0.0)
+    scores = clf.expert_scores(clf.embedder.encode(["recommend a podcast about history"]))
+    margin = scores.max() - scores[0, general]
+    result = clf.classify("recommend a podcast about history")
+    assert result.fallback and margin <= 0.0 < plain.max()  # closer to the negatives than to cooking or cars
+    report = clf.fit_thresholds(HELD_OUT + OUT_OF_SCOPE, max_loss=0.0)
+    assert report.in_scope_accuracy == 1.0 and report.fallback_recall == 1.0
+    fresh = NeuralClassifier(experts=TOPICS, embedder=embedder, k=3, fallback_expert="general")
+    fresh.load_state(clf.save_state(tmp_path / "state"))
+    probe = [q for q, _ in HELD_OUT + OUT_OF_SCOPE]
+    assert fresh._state.relative_to == general and fresh.classify_batch(probe) == clf.classify_batch(probe)
+    clf.use_margin(False)
+    assert clf._state.relative_to == -1
+
+
 def test_train_without_epochs_only_adds_exemplars(embedder) -> None:  # type: ignore[no-untyped-def]
     clf = NeuralClassifier(experts=TOPICS, embedder=embedder)
     clf.train(TRAIN[:2], epochs=0)

@@ -127,6 +127,42 @@ def test_invalid_dpo_options_are_refused_before_loading(tmp_path: Path) -> None:
         DPOTrainer().run(quick(DPOConfig, tmp_path / "c", beta=0), NullEvents())
 
 
+class Messages(NullEvents):
+    """Keeps the messages a run sends (level, text)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    def message(self, text: str, level: str = "info") -> None:
+        self.seen.append((level, text))
+
+
+def test_prompts_are_cut_from_the_left_with_one_warning(tmp_path: Path) -> None:
+    from datasets import Dataset
+
+    from lf_trainer_dpo.truncation import truncate_pairs
+
+    pairs = Dataset.from_dict(
+        {"prompt_ids": [[1, 2, 3, 4, 5, 6], [7, 8]], "chosen_ids": [[9, 10, 11], [12]], "rejected_ids": [[13], [14]]}
+    )
+    cut, count = truncate_pairs(pairs, 4, 2)
+    assert count == 1
+    assert cut["prompt_ids"] == [[3, 4, 5, 6], [7, 8]]  # the end of the prompt, next to the reply, is kept
+    assert cut["chosen_ids"] == [[9, 10], [12]] and cut["rejected_ids"] == [[13], [14]]
+
+    events = Messages()
+    limits = {"max_prompt_length": 6, "max_completion_length": 40}
+    result = DPOTrainer().run(quick(DPOConfig, tmp_path / "out", max_steps=1, **limits), events)
+    assert result.global_step == 1
+    warnings = [text for level, text in events.seen if level == "warning" and "truncated" in text]
+    assert warnings == [
+        "train: 40 of 40 preference pairs were truncated to max_prompt_length=6, max_completion_length=40 "
+        "(prompts keep their last tokens, replies their first); raise the limits to keep them whole"
+    ]
+    resolved = json.loads((tmp_path / "out" / "lf_run.json").read_text())["resolved"]
+    assert resolved["max_prompt_length"] == 6
+
+
 def test_orpo_trains(tmp_path: Path) -> None:
     result = ORPOTrainer().run(quick(ORPOConfig, tmp_path / "out", learning_rate=1e-2), NullEvents())
     assert result.global_step == 3 and result.metrics["last_loss"] < result.metrics["first_loss"]
@@ -148,6 +184,7 @@ def test_chat_data_is_refused_for_dpo(tmp_path: Path) -> None:
         ("dpo", ["loss_type=hinge", "label_smoothing=0.1"], "label_smoothing applies to the sigmoid loss only"),
         ("dpo", ["ref_model=tiny2"], "Did you mean 'tiny'?"),
         ("dpo", ["per_device_train_batch_size=0"], "'per_device_train_batch_size': expected `int` >= 1"),
+        ("dpo", ["max_prompt_length=128"], "max_prompt_length (128) must be below max_length (128)"),
         ("orpo", ["beta=-1"], "'beta': expected `float` > 0"),
         ("orpo", ["lora.r=0"], "'lora.r': expected `int` >= 1"),
         ("orpo", ["max_length=8"], "'max_length': expected `int` >= 16"),

@@ -68,6 +68,9 @@ def test_two_processes_on_cpu_both_step_and_rank0_alone_writes(tmp_path: Path) -
     assert result.returncode == 0, result.stderr
     assert "lf rank 0/2: 4 optimizer steps" in result.stderr
     assert "lf rank 1/2: 4 optimizer steps" in result.stderr
+    reports = [line for line in result.stderr.splitlines() if line.startswith("lf rank")]
+    digests = {line.rsplit("weights sha256:", 1)[1] for line in reports}
+    assert len(digests) == 1, result.stderr  # gradients averaged: both ranks hold the weights rank 0 saves
     for step in (2, 4):
         marker = json.loads((out / f"checkpoint-{step}" / MARKER).read_text())
         assert marker["world_size"] == 2 and marker["written_by_rank"] == 0

@@ -13,23 +13,26 @@ if TYPE_CHECKING:
     from lf.experts import ExpertConfig, ExpertManager
 
 app = new_typer(
-    "Manage the expert registry (a YAML file shared by routers): add, remove, list, show.\n\n"
-    "The file is --registry, else $LF_EXPERTS_FILE, else ~/.cache/largeforge/experts.yaml. "
-    "Changes are atomic and locked (safe to run in parallel); replaced definitions are kept "
-    "in the .history.jsonl file beside it."
+    "Manage the expert registry routers share: add, remove, list, show, import.\n\n"
+    "The registry is --registry, else $LF_EXPERTS_FILE, else ~/.cache/largeforge/experts.yaml: "
+    "a YAML file (one machine, or a shared volume), or Redis (redis://HOST:6379/0, for routers "
+    "on several machines). Changes are atomic (safe to run in parallel) and replaced definitions "
+    "are kept (the .history.jsonl file beside a file; a list in Redis)."
 )
 
-REGISTRY_HELP = "The registry YAML file (default: $LF_EXPERTS_FILE or ~/.cache/largeforge/experts.yaml)."
+REGISTRY_HELP = (
+    "The registry: a YAML file or redis://HOST:PORT/DB (default: $LF_EXPERTS_FILE or ~/.cache/largeforge/experts.yaml)."
+)
 
 
 def _registry_option() -> Any:
     return typer.Option(None, "--registry", "-r", envvar="LF_EXPERTS_FILE", help=REGISTRY_HELP, show_envvar=False)
 
 
-def _manager(registry: Path | None) -> ExpertManager:
-    from lf.experts import ExpertManager, default_registry_path
+def _manager(registry: str | None) -> ExpertManager:
+    from lf.experts import ExpertManager, default_registry
 
-    return ExpertManager(registry or default_registry_path())
+    return ExpertManager(registry or default_registry())
 
 
 @app.command("add")
@@ -54,7 +57,7 @@ def add(
     disabled: bool = typer.Option(False, "--disabled", help="Register it, but do not route to it yet."),
     replace: bool = typer.Option(False, "--replace", help="Replace an existing expert of that name (new version)."),
     as_json: bool = typer.Option(False, "--json", help="Print the stored expert as JSON."),
-    registry: Path | None = _registry_option(),
+    registry: str | None = _registry_option(),
 ) -> None:
     """Add an expert (or, with --replace, a new version of one).
 
@@ -89,27 +92,27 @@ def add(
         print_json(to_json(stored))
     else:
         verb = "added" if stored.version == 1 else "stored"
-        info(f"{verb} expert [bold]{stored.name}[/] (version {stored.version}) in {manager.config_path}")
+        info(f"{verb} expert [bold]{stored.name}[/] (version {stored.version}) in {manager.location}")
 
 
 @app.command("remove")
 def remove(
     name: str = typer.Argument(..., help="The expert to remove (its definition stays in the history)."),
-    registry: Path | None = _registry_option(),
+    registry: str | None = _registry_option(),
 ) -> None:
     """Remove an expert from the registry."""
     from lf.cli.console import info
 
     manager = _manager(registry)
     removed = manager.unregister_expert(name)
-    info(f"removed expert [bold]{removed.name}[/] (version {removed.version}) from {manager.config_path}")
+    info(f"removed expert [bold]{removed.name}[/] (version {removed.version}) from {manager.location}")
 
 
 @app.command("list")
 def list_experts(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable: a JSON list of experts."),
     domain: str | None = typer.Option(None, "--domain", help="Only experts covering this domain."),
-    registry: Path | None = _registry_option(),
+    registry: str | None = _registry_option(),
 ) -> None:
     """List the registered experts (highest priority first)."""
     from lf.cli.console import console, print_json
@@ -123,7 +126,7 @@ def list_experts(
     con = console()
     if not experts:
         where = f" in domain '{domain}'" if domain else ""
-        con.print(f"No experts{where} in {manager.config_path}. Add one with `lf expert add NAME --description ...`.")
+        con.print(f"No experts{where} in {manager.location}. Add one with `lf expert add NAME --description ...`.")
         return
     _print_table(con, experts)
 
@@ -148,12 +151,36 @@ def _print_table(con: Any, experts: list[ExpertConfig]) -> None:
     con.print(table)
 
 
+@app.command("import")
+def import_experts(
+    source: Path = typer.Argument(..., help="A registry YAML file (what `lf expert add` writes, or by hand)."),
+    replace: bool = typer.Option(False, "--replace", help="Also replace experts that exist already (new versions)."),
+    registry: str | None = _registry_option(),
+) -> None:
+    """Copy the experts of a YAML file into the registry (e.g. a file registry into Redis).
+
+    Experts the registry has already are kept unless --replace; the change is one atomic
+    update. Example: lf expert import experts.yaml --registry redis://redis:6379/0
+    """
+    from lf.cli.console import info
+    from lf.errors import ConfigError
+    from lf.experts import ExpertManager
+
+    if not source.is_file():
+        raise ConfigError(f"{source} is not a file.", hint="Give a registry YAML file.")
+    experts = ExpertManager(source).list_experts()
+    manager = _manager(registry)
+    added, kept = manager.import_experts(experts, replace=replace)
+    skipped = f"; kept {len(kept)} already there ({', '.join(kept)}: --replace to overwrite)" if kept else ""
+    info(f"imported {len(added)} expert{'s' if len(added) != 1 else ''} into {manager.location}{skipped}")
+
+
 @app.command("show")
 def show(
     name: str = typer.Argument(..., help="The expert to show."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     history: bool = typer.Option(False, "--history", help="Also list its previous versions."),
-    registry: Path | None = _registry_option(),
+    registry: str | None = _registry_option(),
 ) -> None:
     """Show one expert's full definition (and, with --history, its earlier versions)."""
     from lf.cli.console import console, print_json

@@ -123,6 +123,23 @@ def _field_parameter(doc: Any, py_type: Any, positional: list[str]) -> inspect.P
     return inspect.Parameter(doc.path, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=py_type | None)
 
 
+def _launch_parameters(taken: set[str]) -> list[inspect.Parameter]:
+    """``--nproc``, ``--launcher``, ``--nnodes``, ``--node-rank``, ``--rdzv-endpoint`` of a training command."""
+    from lf.cli.run_cmd import LaunchRequest, launch_option
+
+    types: dict[str, Any] = {"launcher": str, "rdzv_endpoint": str | None}
+    return [
+        inspect.Parameter(
+            f"launch_{name}",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=types.get(name, int | None),
+            default=launch_option(name),
+        )
+        for name in LaunchRequest._fields
+        if f"launch_{name}" not in taken
+    ]
+
+
 def make_command(spec: ComponentSpec, config_type: Any = None) -> Any:
     """A typer command function for ``spec`` with a generated signature (one option per field of ``config_type``)."""
     fields = _field_options(spec.config if config_type is None else config_type)
@@ -149,14 +166,17 @@ def make_command(spec: ComponentSpec, config_type: Any = None) -> Any:
             default=typer.Option(False, "--dry-run", help="Print the resolved config and exit."),
         ),
     ]
+    if spec.kind == "train":
+        params += _launch_parameters({p.name for p in params})
     list_fields = {doc.path for doc, _ in fields if doc.type.startswith("list[")}
 
     def command(**kwargs: Any) -> None:
-        from lf.cli.run_cmd import execute
+        from lf.cli.run_cmd import LaunchRequest, execute, launch_if_needed
 
         config = kwargs.pop("config")
         overrides = list(kwargs.pop("set_") or [])
         dry_run = kwargs.pop("dry_run")
+        launch = LaunchRequest(*(kwargs.pop(f"launch_{n}", None) for n in LaunchRequest._fields))
         data: dict[str, Any] = {}
         for key, value in kwargs.items():
             if value is None:
@@ -164,6 +184,8 @@ def make_command(spec: ComponentSpec, config_type: Any = None) -> Any:
             if key in list_fields and isinstance(value, str):
                 value = [v.strip() for v in value.split(",") if v.strip()]
             data[key] = value
+        if spec.kind == "train" and not dry_run and launch_if_needed(spec.name, config, overrides, data, launch):
+            return
         execute(spec.kind, spec.name, config=config, overrides=overrides, flags=data, dry_run=dry_run)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]

@@ -81,14 +81,37 @@ def load_for_training(
     streaming: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
     split: str = "train",
+    subset: str | None = None,
+    revision: str | None = None,
 ) -> Any:
     """A ``datasets.Dataset`` (or ``IterableDataset`` when streaming) in the internal ``shape``.
 
-    ``source`` is a local file (``str`` or ``pathlib.Path``) or a Hugging Face hub id (``org/name``).
+    ``source`` is a local file (``str`` or ``pathlib.Path``), a storage URL (``s3://``, ``gs://``,
+    ``hf://``, ``file://``: the file is copied once into ``$LARGEFORGE_HOME/remote``, see
+    :mod:`lf.storage`) or a Hugging Face hub id (``org/name``). ``subset`` (the dataset's
+    configuration name), ``split`` and ``revision`` are passed to ``datasets.load_dataset`` for a
+    hub id and refused for anything else (except the default ``split: train``).
+
+    ``streaming``: records are read, converted and handed on one at a time (a file larger than
+    memory works; the validation pass streams too), as an ``IterableDataset`` with no length.
     """
+    from lf.storage import is_remote, local_path
+
     datasets = _datasets()
     if isinstance(source, str) and is_hub_id(source):
-        return _load_hub(source, shape, split=split, streaming=streaming, format=format)
+        return _load_hub(
+            source, shape, split=split, streaming=streaming, format=format, subset=subset, revision=revision
+        )
+    if subset or revision or split != "train":
+        raise DataError(
+            f"{source}: subset, split and revision choose part of a Hugging Face hub dataset; a file has none.",
+            hint="Drop data_subset / data_split / data_revision, or give a hub id (org/name).",
+        )
+    if is_remote(source):
+        from lf.storage import fetch
+
+        source = fetch(os.fspath(source))
+    source = local_path(source) if isinstance(source, str) else source
     check_for_training(source, shape, format)
     path = str(Path(source).resolve())
     stat = os.stat(path)
@@ -123,7 +146,16 @@ def hub_unreachable_reason(timeout: float = 3.0) -> str | None:
         return f"cannot connect to {host}:{port} ({exc})"
 
 
-def _load_hub(source: str, shape: str, *, split: str, streaming: bool, format: str | None) -> Any:
+def _load_hub(
+    source: str,
+    shape: str,
+    *,
+    split: str,
+    streaming: bool,
+    format: str | None,
+    subset: str | None = None,
+    revision: str | None = None,
+) -> Any:
     datasets = _datasets()
     reason = hub_unreachable_reason()
     if reason:
@@ -132,7 +164,7 @@ def _load_hub(source: str, shape: str, *, split: str, streaming: bool, format: s
             hint="Pass a local .jsonl/.json/.parquet file, or fix the network (HF_ENDPOINT for a mirror).",
         )
     try:
-        raw = datasets.load_dataset(source, split=split, streaming=streaming)
+        raw = datasets.load_dataset(source, subset, split=split, streaming=streaming, revision=revision)
     except Exception as exc:
         raise DataError(
             f"Could not load the dataset '{source}' from the Hugging Face Hub: {type(exc).__name__}: {str(exc)[:300]}",

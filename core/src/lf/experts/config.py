@@ -242,3 +242,10 @@ def split_list(values: list[str] | None) -> list[str]:
     for value in values or []:
         out.extend(part.strip() for part in value.split(",") if part.strip())
     return out
+
+
+def same_definition(a: ExpertConfig, b: ExpertConfig) -> bool:
+    """Equal apart from the bookkeeping fields (``version``, ``updated_at``)."""
+    return msgspec.structs.replace(a, version=1, updated_at=None) == msgspec.structs.replace(
+        b, version=1, updated_at=None
+    )

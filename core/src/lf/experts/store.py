@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -295,8 +295,8 @@ class Transaction:
     old_history: list[ExpertVersion]
     history: list[ExpertVersion] = field(default_factory=list)
     changed: bool = False
-    #: The file's stat key once the transaction is over (what the writer's cache should hold).
-    key: StatKey = None
+    #: The registry's version once the transaction is over (a file's stat key; Redis's counter).
+    key: Hashable = None
 
     def last_version(self, name: str) -> int:
         """The highest version ``name`` ever had (current or in history), 0 if never seen."""

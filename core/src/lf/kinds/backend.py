@@ -15,7 +15,13 @@ work, last progress, a fatal engine error, GPU memory: drives ``/ready``, ``/hea
 liveness), ``validate(config)`` (checks before the model loads), ``async load_adapter(name,
 path)``, ``async unload_adapter(name)``, ``async load_model(path, name)``, ``async
 unload_model()`` (hot swap, behind the admin endpoints; paths are already confined to
-``model_root``) and ``async close()`` (graceful shutdown).
+``model_root``), ``async close()`` (graceful shutdown) and ``supports(model_dir) -> bool |
+str``, a classmethod or staticmethod (called on the class, before anything loads) that
+backend auto-selection asks: ``lf serve inference --model DIR`` without ``--backend`` takes
+the first of :data:`lf.serve.select.PREFERENCE` (vllm, then hf) whose implementation imports
+and whose ``supports`` answers ``True``; ``False`` or a string (the reason, printed) passes
+the model on. A backend without ``supports`` takes every model. Keep it cheap and never
+raise: read ``config.json``, check that the engine imports.
 
 Errors: raise :mod:`lf.errors` classes - ``ModelOverloadedError`` for out-of-memory (503),
 ``ModelNotFoundError`` for an unknown adapter, ``InvalidRequestError`` for a prompt that
@@ -41,6 +47,7 @@ OPTIONAL_BACKEND_METHODS = (
     "load_model",
     "unload_model",
     "close",
+    "supports",
 )
 
 

@@ -97,6 +97,15 @@ class KeyChecker:
         index = self._match(key, self._admin)
         return None if index is None else f"admin-{index}"
 
+    def bucket(self, label: str) -> str:
+        """A stable name for the key with ``label``: a digest prefix, never the key.
+
+        Rate-limit buckets shared by replicas use it: it does not depend on the order of their key lists.
+        """
+        kind, _, index = label.partition("-")
+        digests = self._admin if kind == "admin" else self._keys
+        return ("a" if kind == "admin" else "k") + digests[int(index)].hex()[:24]
+
     def is_admin(self, label: str | None) -> bool:
         """Whether the key with ``label`` may call the admin endpoints.
 

@@ -1,55 +1,22 @@
-"""The shape of an inference backend, and helpers every backend can reuse.
+"""Helpers every inference backend can reuse: status, model names and limits, stop strings.
 
-A backend is the implementation a ``register_backends`` hook names. The server calls:
-
-* ``load(config)`` once at start (sync - run in a thread - or async), with the backend's
-  config Struct (a :class:`lf.serve.config.ServeConfig` subclass);
-* ``await generate(request) -> Completion`` and ``stream(request)`` - an async iterator of
-  :class:`lf.serve.schemas.Chunk` - for each request. Stopping the iteration (``aclose()``)
-  or cancelling ``generate`` must abort the generation in the engine: that is how a client
-  that disconnects or a request past its deadline frees its slot;
-* ``models() -> list[ModelCard]``: the base model and every loaded LoRA adapter.
-
-Optional: ``status() -> BackendStatus`` (loaded, pending work, last progress, GPU memory:
-drives ``/ready`` and ``/health``), ``async load_adapter(name, path)``,
-``async unload_adapter(name)``, ``async load_model(path, name)``, ``async unload_model()``
-(hot swap, behind the admin endpoints) and ``async close()`` (graceful shutdown).
-
-Errors: raise :mod:`lf.errors` classes; ``ModelOverloadedError`` for out-of-memory (503),
-``ModelNotFoundError`` for an unknown adapter, ``InvalidRequestError`` for a prompt that
-does not fit. Anything else becomes a 500 INTERNAL_ERROR without a stack trace.
+What a backend must and may implement is :class:`lf.kinds.Backend` (re-exported here for
+old imports); this module holds what backends share: :func:`backend_status`,
+:func:`default_model_name`, :func:`quantization_method`, :func:`max_model_len` and
+:class:`StopStrings`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-from lf.serve.schemas import BackendStatus, Chunk, Completion, GenerationRequest, ModelCard
+from lf.kinds.backend import Backend
+from lf.serve.schemas import BackendStatus
 
-
-@runtime_checkable
-class Backend(Protocol):
-    """What ``lf.serve`` needs from a backend (checked structurally)."""
-
-    def load(self, config: Any) -> Any:
-        """Load the model (and adapters) described by ``config``."""
-        ...
-
-    async def generate(self, request: GenerationRequest) -> Completion:
-        """Generate a whole completion."""
-        ...
-
-    def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
-        """Generate a completion piece by piece, as the tokens are produced."""
-        ...
-
-    def models(self) -> list[ModelCard]:
-        """The served models: the base model first, then its LoRA adapters."""
-        ...
+__all__ = ["Backend", "StopStrings", "backend_status", "default_model_name", "max_model_len", "quantization_method"]
 
 
 def backend_status(backend: Any) -> BackendStatus:

@@ -20,6 +20,7 @@ from litestar.response import Stream
 
 from lf.errors import InternalError, InvalidRequestError, LFError, ModelOverloadedError, RequestTimeoutError
 from lf.logs import get_logger
+from lf.serve.disconnect import unless_client_leaves
 from lf.serve.error_handlers import ClientGoneError
 from lf.serve.frames import ChatFrames, TextFrames
 from lf.serve.limits import with_retry_after
@@ -119,37 +120,22 @@ class CompletionPipeline:
 
     async def _generate(self, request: Request[Any, Any, Any], gen: GenerationRequest, deadline: float) -> Completion:
         """``backend.generate`` under the deadline, cancelled if the client goes away."""
-        outcome: list[Any] = []
-        gone = False
 
-        async def watch(cancel: anyio.CancelScope) -> None:
-            nonlocal gone
-            while (await request.receive())["type"] != "http.disconnect":
-                pass
-            gone = True
-            cancel.cancel()
+        async def within_deadline() -> Completion | None:
+            with anyio.move_on_after(max(0.0, deadline - time.perf_counter())):
+                result: Completion = await self.service.backend.generate(gen)
+                return result
+            return None
 
-        async with anyio.create_task_group() as group:
-            group.start_soon(watch, group.cancel_scope)
-            with anyio.move_on_after(max(0.0, deadline - time.perf_counter())) as timeout:
-                try:
-                    outcome.append(await self.service.backend.generate(gen))
-                except Exception as exc:
-                    outcome.append(exc)
-            group.cancel_scope.cancel()
-        if gone:
-            raise ClientGoneError()
-        if timeout.cancelled_caught or not outcome:
+        try:
+            result = await unless_client_leaves(request, within_deadline)
+        except (LFError, ClientGoneError):
+            raise
+        except Exception as exc:
+            log.error("backend error", extra={"context": {"request_id": gen.request_id, "error": type(exc).__name__}})
+            raise InternalError(f"The backend failed ({type(exc).__name__}); request id {gen.request_id}.") from None
+        if result is None:
             raise self._timeout_error()
-        result = outcome[0]
-        if isinstance(result, LFError):
-            raise result
-        if isinstance(result, Exception):
-            log.error(
-                "backend error", extra={"context": {"request_id": gen.request_id, "error": type(result).__name__}}
-            )
-            raise InternalError(f"The backend failed ({type(result).__name__}); request id {gen.request_id}.")
-        assert isinstance(result, Completion)
         return result
 
     @staticmethod

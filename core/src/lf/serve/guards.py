@@ -63,9 +63,9 @@ async def authenticate(connection: Connection, _: BaseRouteHandler) -> None:
     """Guard: a valid key when keys are configured; then the caller's rate limit."""
     caller = _caller(connection)
     connection.scope["state"]["lf_caller"] = caller
-    rate = service_of(connection).rate
-    if rate is not None:
-        wait = rate.check(caller or _client(connection))
+    service = service_of(connection)
+    if service.rate is not None:
+        wait = await service.rate.take(service.keys.bucket(caller) if caller else _client(connection))
         if wait is not None:
             raise with_retry_after(RateLimitedError("Rate limit exceeded for this API key."), wait)
 

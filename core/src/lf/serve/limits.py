@@ -1,4 +1,4 @@
-"""Load shedding (a bounded queue in front of the work) and per-key rate limits.
+"""Load shedding (a bounded queue in front of the work) and per-key rate limits (in memory or in Redis).
 
 :class:`Admission` is the one admission API of every ``lf`` service: ``await
 admission.acquire(deadline)`` before the work, ``admission.release()`` after it (in a
@@ -7,12 +7,14 @@ admission.acquire(deadline)`` before the work, ``admission.release()`` after it 
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import collections
 import math
 import time
 
 from lf.errors import ModelOverloadedError, RequestTimeoutError
+from lf.serve.options import ServiceLimits
 
 
 def wake_oldest(waiters: collections.deque[asyncio.Future[None]]) -> bool:
@@ -103,8 +105,28 @@ class Admission:
         return self.shed_at is not None and time.monotonic() - self.shed_at < window_s
 
 
-class RateLimiter:
-    """Token buckets keyed by API key (or client address): ``per_minute`` with a ``burst``."""
+class RateLimiter(abc.ABC):
+    """Per-caller request budgets: ``per_minute`` with bursts of ``burst`` (a token bucket per caller).
+
+    :meth:`take` is what a request calls; :class:`MemoryRateLimiter` keeps the buckets in
+    this process, :class:`lf.serve.redis_limits.RedisRateLimiter` in Redis, so that N replicas
+    together allow N/min and not N times that. :func:`rate_limiter` builds the one the
+    options ask for.
+    """
+
+    #: Why the limits do not hold as configured right now (e.g. Redis unreachable); None when they do.
+    problem: str | None = None
+
+    @abc.abstractmethod
+    async def take(self, who: str) -> float | None:
+        """Take one request from ``who``'s budget: None when allowed, else the seconds to wait."""
+
+    async def close(self) -> None:  # noqa: B027 - optional
+        """Release connections (the service's shutdown calls it)."""
+
+
+class MemoryRateLimiter(RateLimiter):
+    """Token buckets keyed by caller, in this process (``per_minute`` with a ``burst``)."""
 
     MAX_BUCKETS = 10_000
 
@@ -112,6 +134,10 @@ class RateLimiter:
         self.rate = per_minute / 60.0
         self.capacity = float(burst or per_minute)
         self._buckets: dict[str, tuple[float, float]] = {}
+
+    async def take(self, who: str) -> float | None:
+        """See :meth:`check`."""
+        return self.check(who)
 
     def check(self, who: str) -> float | None:
         """Take one token for ``who``; returns None when allowed, else seconds to wait."""
@@ -128,6 +154,17 @@ class RateLimiter:
         if who not in self._buckets and len(self._buckets) >= self.MAX_BUCKETS:
             self._buckets.pop(next(iter(self._buckets)))
         self._buckets[who] = state
+
+
+def rate_limiter(limits: ServiceLimits, scope: str) -> RateLimiter | None:
+    """The limiter ``limits`` ask for (None without ``rate_limit_per_minute``); ``scope`` keeps services apart."""
+    if not limits.rate_limit_per_minute:
+        return None
+    if limits.rate_limit_store == "memory":
+        return MemoryRateLimiter(limits.rate_limit_per_minute, limits.rate_limit_burst)
+    from lf.serve.redis_limits import RedisRateLimiter
+
+    return RedisRateLimiter(limits.rate_limit_store, limits.rate_limit_per_minute, limits.rate_limit_burst, scope=scope)
 
 
 def retry_after_header(seconds: float) -> str:

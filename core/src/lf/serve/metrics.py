@@ -7,6 +7,12 @@
 * ``tokens_generated_total{model}`` and ``prompt_tokens_total{model}``
 * ``active_requests{model}`` - in the backend now; ``queued_requests`` - waiting for a slot
 * ``gpu_memory_used_bytes{device}`` - accelerator memory, where there is one
+* ``gpu_utilization_ratio{device}`` - how busy each GPU was (0..1, NVML: :mod:`lf.serve.gpu`)
+
+What the autoscalers use (``deploy/k8s``: the Prometheus adapter's rules turn them into
+custom metrics): requests/s per pod is Prometheus's ``rate(inference_requests_total)``,
+requests in flight ``active_requests``, queue depth ``queued_requests``, and
+``gpu_utilization_ratio``.
 """
 
 from __future__ import annotations
@@ -29,7 +35,11 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 class ServerMetrics:
     """The server's metrics; ``render()`` gives the Prometheus text exposition."""
 
-    def __init__(self, gpu_memory: Callable[[], dict[str, int]] | None = None) -> None:
+    def __init__(
+        self,
+        gpu_memory: Callable[[], dict[str, int]] | None = None,
+        gpu_utilization: Callable[[], dict[str, float]] | None = None,
+    ) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter("inference_requests", "Total inference requests", ["model", "status"], registry=r)
@@ -55,7 +65,16 @@ class ServerMetrics:
         self.active = Gauge("active_requests", "Currently processing requests", ["model"], registry=r)
         self.queued = Gauge("queued_requests", "Requests waiting for a slot in the backend", registry=r)
         self.gpu = Gauge("gpu_memory_used_bytes", "GPU memory utilization", ["device"], registry=r)
+        self.gpu_busy = Gauge(
+            "gpu_utilization_ratio",
+            "Fraction of time each GPU was busy (NVML, last sample period)",
+            ["device"],
+            registry=r,
+        )
         self._gpu_memory = gpu_memory
+        if gpu_utilization is None:
+            from lf.serve.gpu import gpu_utilization
+        self._gpu_utilization = gpu_utilization
         self._recent_ttft: deque[float] = deque(maxlen=50)
 
     def observe_ttft(self, model: str, seconds: float) -> None:
@@ -73,10 +92,12 @@ class ServerMetrics:
     def render(self, queued: int) -> bytes:
         """The exposition text, with gauges refreshed."""
         self.queued.set(queued)
-        if self._gpu_memory is not None:
+        for gauge, read in ((self.gpu, self._gpu_memory), (self.gpu_busy, self._gpu_utilization)):
+            if read is None:
+                continue
             try:
-                for device, used in self._gpu_memory().items():
-                    self.gpu.labels(device).set(used)
+                for device, value in read().items():
+                    gauge.labels(device).set(value)
             except Exception:  # metrics must never fail the scrape
                 pass
         return generate_latest(self.registry)

@@ -225,6 +225,7 @@ class ModelService(Service):
                 reasons.append("requests were refused for capacity in the last minute")
             if self.stalled():
                 reasons.append("the engine has made no progress for too long")
+            reasons += self.limit_problems()
         verdict: Literal["healthy", "degraded", "unhealthy"] = (
             "unhealthy" if reason else "degraded" if reasons else "healthy"
         )

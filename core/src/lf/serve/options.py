@@ -59,6 +59,14 @@ class ServiceLimits(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         Annotated[int, msgspec.Meta(ge=1, description="Requests allowed in a burst (default: the per-minute limit).")]
         | None
     ) = None
+    rate_limit_store: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=r"^(memory|(redis|rediss|unix)://\S+)$",
+            description="Where the rate-limit counters live: 'memory' (this process) or redis://HOST:PORT/DB, "
+            "shared by every replica so that the limit holds across them (per replica again while Redis is away).",
+        ),
+    ] = "memory"
     retry_after_s: Annotated[
         int, msgspec.Meta(ge=1, description="Retry-After (seconds) sent with 503 MODEL_OVERLOADED.")
     ] = 1

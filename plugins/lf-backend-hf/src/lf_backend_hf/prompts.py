@@ -21,7 +21,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from lf.errors import InvalidRequestError
+from lf.chat_template import render
+from lf.errors import DataError, InvalidRequestError
 from lf.serve.schemas import GenerationRequest
 
 T = TypeVar("T")
@@ -58,7 +59,10 @@ def encode(tokenizer: Any, request: GenerationRequest, max_len: int, model_name:
             raise InvalidRequestError(
                 f"The model '{model_name}' has no chat template; use /v1/completions.", details={"param": param}
             )
-        text = tokenizer.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
+        try:
+            text = render(tokenizer, request.messages, generation_prompt=True)
+        except DataError as exc:  # the template refuses the conversation: the client's to fix (400)
+            raise InvalidRequestError(exc.message, hint=exc.hint, details={"param": param}) from None
         special = False
     else:
         text, special = request.prompt or "", True

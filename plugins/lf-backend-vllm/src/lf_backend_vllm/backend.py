@@ -16,8 +16,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
 
+from lf.chat_template import render
 from lf.errors import (
     ConfigError,
+    DataError,
     DependencyMissingError,
     InvalidRequestError,
     ModelNotFoundError,
@@ -50,9 +52,9 @@ def on_cpu() -> bool:
     return bool(current_platform.is_cpu())
 
 
-def engine_args(config: VLLMConfig, model: str, name: str) -> dict[str, Any]:
-    """The ``AsyncEngineArgs`` keywords for ``config`` (CPU defaults applied)."""
-    cpu = on_cpu()
+def engine_args(config: VLLMConfig, model: str, name: str, *, cpu: bool | None = None) -> dict[str, Any]:
+    """The ``AsyncEngineArgs`` keywords for ``config`` (CPU defaults applied when ``cpu``; None: ask vLLM)."""
+    cpu = on_cpu() if cpu is None else cpu
     dtype = config.dtype
     if dtype == "auto" and cpu:
         dtype = "float32"
@@ -62,6 +64,7 @@ def engine_args(config: VLLMConfig, model: str, name: str) -> dict[str, Any]:
         "served_model_name": name,
         "dtype": dtype,
         "tensor_parallel_size": config.tensor_parallel_size,
+        "pipeline_parallel_size": config.pipeline_parallel_size,
         "gpu_memory_utilization": config.gpu_memory_utilization or (0.4 if cpu else 0.9),
         "trust_remote_code": config.trust_remote_code,
         "enforce_eager": config.enforce_eager,
@@ -76,8 +79,20 @@ def engine_args(config: VLLMConfig, model: str, name: str) -> dict[str, Any]:
         args["max_num_seqs"] = config.max_num_seqs
     if config.quantization is not None:
         args["quantization"] = config.quantization
+    if config.distributed_executor_backend is not None:
+        args["distributed_executor_backend"] = config.distributed_executor_backend
     args.update(config.engine_args)
     return args
+
+
+def check_executor(config: VLLMConfig) -> None:
+    """``distributed_executor_backend: ray`` needs Ray installed (and, for several nodes, a running cluster)."""
+    import importlib.util
+
+    if config.distributed_executor_backend == "ray" and importlib.util.find_spec("ray") is None:
+        raise DependencyMissingError.for_package(
+            "ray", "distributed_executor_backend: ray (vLLM on several nodes)", "'lf-backend-vllm[ray]'"
+        )
 
 
 class _Engine:
@@ -105,12 +120,20 @@ class VLLMBackend:
 
     # -- loading -----------------------------------------------------------------------------------
 
+    @classmethod
+    def supports(cls, model: str) -> bool | str:
+        """Whether vLLM can serve ``model`` here (``True``), else why not: asked by backend auto-selection."""
+        from lf_backend_vllm.support import vllm_supports
+
+        return vllm_supports(model)
+
     def validate(self, config: VLLMConfig) -> None:
         """Check the model directory and that vLLM imports, before the server starts."""
         path = Path(config.model).expanduser()
         if (config.model.startswith((".", "/", "~")) or path.exists()) and not (path / "config.json").exists():
             raise ConfigError(f"model: '{config.model}' is not a Hugging Face model directory (no config.json).")
         _import_vllm()
+        check_executor(config)
 
     def load(self, config: VLLMConfig) -> None:
         """Start the engine (vLLM spawns its engine-core process) and register the adapters."""
@@ -267,7 +290,10 @@ class VLLMBackend:
             if not getattr(tokenizer, "chat_template", None):
                 message = f"The model '{current.name}' has no chat template; use /v1/completions."
                 raise InvalidRequestError(message, details={"param": "messages"})
-            text = tokenizer.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
+            try:
+                text = render(tokenizer, request.messages, generation_prompt=True)
+            except DataError as exc:  # the template refuses the conversation: the client's to fix (400)
+                raise InvalidRequestError(exc.message, hint=exc.hint, details={"param": "messages"}) from None
             return list(tokenizer(text, add_special_tokens=False)["input_ids"])
         return list(tokenizer(request.prompt or "")["input_ids"])
 

@@ -16,7 +16,24 @@ class VLLMConfig(ServeConfig, kw_only=True, forbid_unknown_fields=True):
         Literal["auto", "float32", "bfloat16", "float16"],
         msgspec.Meta(description="Weights' dtype; auto: the model's on a GPU, float32 on CPU (bf16 is wrong there)."),
     ] = "auto"
-    tensor_parallel_size: Annotated[int, msgspec.Meta(ge=1, description="GPUs to shard the model over.")] = 1
+    tensor_parallel_size: Annotated[
+        int, msgspec.Meta(ge=1, description="GPUs each layer is split over (within one node, usually).")
+    ] = 1
+    pipeline_parallel_size: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            description="Stages the layers are split into (one group of tensor_parallel_size GPUs each; "
+            "across nodes with distributed_executor_backend: ray). GPUs used: tensor x pipeline.",
+        ),
+    ] = 1
+    distributed_executor_backend: Annotated[
+        Literal["mp", "ray"] | None,
+        msgspec.Meta(
+            description="How vLLM starts its workers when more than one GPU is used: 'mp' (processes on this "
+            "node), 'ray' (a Ray cluster: several nodes); null: vLLM chooses (mp on one node)."
+        ),
+    ] = None
     max_model_len: Annotated[
         int | None, msgspec.Meta(description="Longest prompt + completion (default: the model's own limit).")
     ] = None
@@ -44,3 +61,17 @@ class VLLMConfig(ServeConfig, kw_only=True, forbid_unknown_fields=True):
     engine_args: Annotated[
         dict[str, Any], msgspec.Meta(description="Further vLLM AsyncEngineArgs, passed through as given.")
     ] = msgspec.field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Refuse engine arguments that would contradict the options above (what vLLM gets is ambiguous)."""
+        from lf.config import invalid
+
+        named = {"tensor_parallel_size", "pipeline_parallel_size", "distributed_executor_backend"}
+        clash = sorted(named & set(self.engine_args))
+        if clash:
+            raise invalid(
+                "engine_args",
+                f"engine_args sets {', '.join(clash)}, which {'is an option' if len(clash) == 1 else 'are options'} "
+                "of their own here.",
+                hint=f"Set {clash[0]} directly (--set {clash[0]}=...) and remove it from engine_args.",
+            )

@@ -10,15 +10,20 @@ import typer
 if TYPE_CHECKING:
     from lf_evaluate.config import PerplexityResult
 
-GROUP_HELP = "Evaluate models: perplexity on held-out text (benchmarks and comparisons plug in here too)."
+GROUP_HELP = (
+    "Evaluate models: perplexity on held-out text, task accuracy with lm-evaluation-harness "
+    "(benchmarks and comparisons plug in here too)."
+)
 
 
 def add_commands(app: typer.Typer) -> None:
-    """Add ``perplexity`` to the shared ``lf evaluate`` group (created if missing)."""
+    """Add ``perplexity`` and ``tasks`` to the shared ``lf evaluate`` group (created if missing)."""
     from lf.plugin_api import command_group
+    from lf_evaluate.tasks_cli import tasks
 
     evaluate = command_group(app, "evaluate", help=GROUP_HELP, panel="Plugins")
     evaluate.command("perplexity")(perplexity)
+    evaluate.command("tasks")(tasks)
 
 
 def perplexity(

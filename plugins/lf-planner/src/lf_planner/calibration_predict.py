@@ -57,6 +57,7 @@ def _predict_training(run: TrainingRun, arch: ModelArch, gpu: GPU, eff: Efficien
             lora_dropout=0.0,
             logits_bytes=eff.loss_logits_bytes,
             chunked_loss=run.chunked_loss,
+            framework=run.framework,
         )
         out["peak_memory_gb"] = mem.total_gb
     return out

@@ -83,6 +83,13 @@ class TrainingRun(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, tag_
     zero_stage: Literal[0, 1, 2, 3] = 0
     flash_attention: bool = True
     chunked_loss: bool = False
+    framework: Annotated[
+        Literal["peft", "native"],
+        msgspec.Meta(
+            description="LoRA/QLoRA stack: peft (Hugging Face: FP32 adapters; for QLoRA the unquantized weights, "
+            "and so the residual stream, upcast to FP32) or native (torchtune: all in the training dtype)"
+        ),
+    ] = "peft"
     measured: TrainingMeasured
 
 

@@ -8,21 +8,29 @@ from typing import Any
 import typer
 
 from lf.plugin_api import new_typer
+from lf_planner.cli_group import ConfigModeGroup
 
 HELP = (
     "Plan GPUs, replicas, latency, duration and cost for serving and fine-tuning LLMs, and forecast load.\n\n"
     "Run `lf plan` alone for guided questions, `lf plan inference --rps 10 --input-tokens 500 "
     "--output-tokens 200 --model-size 70 --precision FP16` or `lf plan training ...` with flags, or "
-    "`lf plan --config plan.json` (start one with `lf plan --generate-config inference`)."
+    "`lf plan --config plan.json [--rps 20 ...]` (the mode comes from the file, flags override it; start one "
+    "with `lf plan --generate-config inference`)."
 )
 
-app = new_typer(HELP, no_args_is_help=False, invoke_without_command=True)
+app = new_typer(HELP, no_args_is_help=False, invoke_without_command=True, cls=ConfigModeGroup)
 
 _OUTPUT = "Write the plan to FILE; .json (default), .csv or .html (a report with charts)."
 _FORMAT = "File format when the extension does not say: json, csv or html."
 _CONFIG = "A JSON (or YAML) config; flags given on the command line override it."
 _HARDWARE = "Your own hardware + prices JSON (same shape as `lf plan gpus --json`), merged over the shipped one."
 _EFFICIENCY = "Efficiency factors JSON (from `lf plan calibrate`); default: $LF_PLAN_EFFICIENCY or the built-ins."
+_SERVICE_NAME = "Human-readable service (or job) name, recorded in the plan."
+_RECORDED = " (recorded in the plan; a training job has no replicas to scale by it)."
+_TRAIN_UTILIZATION = (
+    "GPU utilization the job should sustain (0-1], recorded in the plan [0.7]; "
+    "its speed comes from the efficiency factors (training_mfu)."
+)
 
 
 @app.callback(invoke_without_command=True)
@@ -120,6 +128,20 @@ def _run(
     emit(plan, target, fmt, as_json)
 
 
+def _plan_or_ask(mode: str, given: dict[str, Any]) -> None:
+    """Plan from a subcommand's flags (and --config), or ask the questions when none was given."""
+    outputs = ("output", "format", "config", "as_json", "efficiency")
+    output, fmt, config, as_json, efficiency = (given[k] for k in outputs)
+    flags = {k: v for k, v in given.items() if k not in outputs}
+    flags["hardware"] = str(flags["hardware"]) if flags.get("hardware") else None
+    if config is None and all(v in (None, False) for v in flags.values()):
+        from lf_planner.interactive import run_interactive
+
+        run_interactive(mode=mode)
+        return
+    _run(mode, config, flags, output, fmt, as_json, efficiency)
+
+
 @app.command("inference")
 def inference(
     rps: float | None = typer.Option(None, "--rps", help="Average requests per second (> 0)."),
@@ -153,6 +175,7 @@ def inference(
     cloud_provider: str | None = typer.Option(None, "--cloud-provider", help="aws, gcp, azure, ... [cheapest listed]."),
     region: str | None = typer.Option(None, "--region", help="Region (informational)."),
     service_id: str | None = typer.Option(None, "--service-id", help="Service identifier."),
+    service_name: str | None = typer.Option(None, "--service-name", help=_SERVICE_NAME),
     team_id: str | None = typer.Option(None, "--team-id", help="Owning team."),
     environment: str | None = typer.Option(None, "--environment", help="prod, staging or dev (prod: 2+ replicas)."),
     criticality: str | None = typer.Option(None, "--criticality", help="high, medium or low (high: 2+ replicas)."),
@@ -168,14 +191,7 @@ def inference(
 
     Example: lf plan inference --rps 10 --input-tokens 500 --output-tokens 200 --model-size 70 --precision FP16 --cost
     """
-    flags = {k: v for k, v in locals().items() if k not in ("output", "format", "config", "as_json", "efficiency")}
-    flags["hardware"] = str(hardware) if hardware else None
-    if config is None and all(v in (None, False) for v in flags.values()):
-        from lf_planner.interactive import run_interactive
-
-        run_interactive(mode="inference")
-        return
-    _run("inference", config, flags, output, format, as_json, efficiency)
+    _plan_or_ask("inference", locals())
 
 
 @app.command("training")
@@ -213,8 +229,12 @@ def training(
     gpus_per_node: int | None = typer.Option(None, "--gpus-per-node", help="GPUs per server [8]."),
     cloud_provider: str | None = typer.Option(None, "--cloud-provider", help="aws, gcp, azure, ... [cheapest listed]."),
     region: str | None = typer.Option(None, "--region", help="Region (informational)."),
+    target_gpu_utilization: float | None = typer.Option(None, "--target-gpu-utilization", help=_TRAIN_UTILIZATION),
     service_id: str | None = typer.Option(None, "--service-id", help="Job identifier."),
+    service_name: str | None = typer.Option(None, "--service-name", help=_SERVICE_NAME),
     team_id: str | None = typer.Option(None, "--team-id", help="Owning team."),
+    environment: str | None = typer.Option(None, "--environment", help="prod, staging or dev" + _RECORDED),
+    criticality: str | None = typer.Option(None, "--criticality", help="high, medium or low" + _RECORDED),
     cost: bool = typer.Option(False, "--cost", help="Include costs from the prices file."),
     output: Path | None = typer.Option(None, "--output", "-o", help=_OUTPUT),
     format: str | None = typer.Option(None, "--format", "-f", help=_FORMAT),
@@ -228,14 +248,7 @@ def training(
     Example: lf plan training --dataset-size 1000000000 --sequence-length 4096 --epochs 3 --global-batch-size 64
     --model-size 70 --method qlora --gradient-checkpointing --cost
     """
-    flags = {k: v for k, v in locals().items() if k not in ("output", "format", "config", "as_json", "efficiency")}
-    flags["hardware"] = str(hardware) if hardware else None
-    if config is None and all(v in (None, False) for v in flags.values()):
-        from lf_planner.interactive import run_interactive
-
-        run_interactive(mode="training")
-        return
-    _run("training", config, flags, output, format, as_json, efficiency)
+    _plan_or_ask("training", locals())
 
 
 @app.command("forecast")

@@ -43,6 +43,7 @@ FLAGS: dict[str, str] = {
     "cloud_provider": "service.cloud_provider",
     "region": "service.region",
     "service_id": "service.service_id",
+    "service_name": "service.service_name",
     "team_id": "service.team_id",
     "environment": "service.environment",
     "criticality": "service.criticality",

@@ -11,7 +11,12 @@ Sources of the formulas (see README "Formulas"):
   stages 1/2/3 shard optimizer states / gradients / weights over the data-parallel GPUs;
 * activations: Korthikanti et al., "Reducing Activation Recomputation in Large Transformer
   Models" (2022), counted tensor by tensor for a pre-norm GQA + SwiGLU layer with
-  FlashAttention (no S x S matrix) and no dropout, plus the loss logits for large vocabularies.
+  FlashAttention (no S x S matrix) and no dropout, plus the loss logits for large vocabularies;
+* LoRA / QLoRA stacks (``framework``): Hugging Face PEFT keeps adapters in FP32
+  (``autocast_adapter_dtype``), and for QLoRA ``prepare_model_for_kbit_training`` upcasts every
+  weight it did not quantize (embeddings, output head, norms) to FP32 - so the residual stream,
+  and each checkpointed layer input, is FP32 too, and bf16 autocast holds a 16-bit copy of the
+  head for the loss; a native 16-bit stack (torchtune) keeps all of that in the training dtype.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lf_planner.architecture import ModelArch
+from lf_planner.memory_activations import activations
+from lf_planner.memory_activations import layer_activation_elements as layer_activation_elements  # re-exported
 
 GB = 1e9
 
@@ -37,6 +44,9 @@ NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)
 EMBED_BYTES = {"FP32": 4.0}
 
 KV_BYTES = {"FP32": 4.0, "FP16": 2.0, "BF16": 2.0, "FP8": 1.0, "INT8": 1.0}
+
+#: LoRA / QLoRA software stacks: Hugging Face PEFT (what ``lf train sft`` runs) or a native 16-bit one (torchtune).
+FRAMEWORKS = ("peft", "native")
 
 
 @dataclass(frozen=True)
@@ -149,56 +159,6 @@ def lora_params(arch: ModelArch, rank: int, targets: set[str]) -> float:
     return float(per_layer * arch.n_layers)
 
 
-def layer_activation_elements(
-    arch: ModelArch,
-    seq_len: int,
-    *,
-    frozen: bool,
-    targets: set[str],
-    flash_attention: bool,
-    lora_rank: int = 0,
-    lora_dropout: float = 0.0,
-) -> float:
-    """Activation elements one layer keeps per token for the backward pass.
-
-    Full training (Korthikanti et al. with GQA, SwiGLU, FlashAttention, no dropout): the two
-    norm inputs, the attention input, Q, K, V, the attention output (FlashAttention also keeps
-    a log-sum-exp per head), the MLP input, gate, up and the down-projection input. A frozen
-    linear layer needs no copy of its input (its weight gradient is never formed), so LoRA and
-    QLoRA keep the attention / MLP inputs only for targeted modules - activations then dominate.
-    """
-    h, q, kv, i = arch.hidden, arch.q_dim, arch.kv_dim, arch.intermediate
-    k = arch.experts_per_token
-    attention = h + q + 2 * kv + q + arch.n_heads * 2  # norm input, Q, K, V, output, LSE (fp32 per head)
-    if not frozen or targets & {"q_proj", "k_proj", "v_proj"}:
-        attention += h  # input of the QKV projection
-    if not flash_attention:
-        attention += (
-            arch.n_heads * seq_len
-        )  # softmax probabilities: a x s per token (Korthikanti's 5as/h term, no dropout)
-    mlp = h  # norm input
-    if arch.gated_mlp:
-        mlp += k * 2 * i  # gate and up outputs (the SiLU-and-multiply backward needs both)
-        if not frozen or targets & {"gate_proj", "up_proj"}:
-            mlp += k * h
-        if not frozen or "down_proj" in targets:
-            mlp += k * i
-    else:
-        mlp += k * i  # activation input
-        if not frozen or "up_proj" in targets:
-            mlp += k * h
-        if not frozen or "down_proj" in targets:
-            mlp += k * i
-    extra = 0.0
-    if frozen and targets:
-        n = len(targets)
-        extra += lora_rank * n  # LoRA A outputs
-        if lora_dropout > 0:
-            widths = {"q_proj": h, "k_proj": h, "v_proj": h, "o_proj": q, "gate_proj": h, "up_proj": h, "down_proj": i}
-            extra += sum(1.5 * widths.get(t, h) for t in targets)  # dropped-out copy + 1-byte mask
-    return attention + mlp + extra
-
-
 def training_memory(
     arch: ModelArch,
     *,
@@ -218,17 +178,25 @@ def training_memory(
     lora_dropout: float,
     logits_bytes: float,
     chunked_loss: bool,
+    framework: str = "peft",
 ) -> TrainingMemory:
     """Per-GPU memory of one training step (see the module docstring for the sources)."""
+    if framework not in FRAMEWORKS:
+        raise ValueError(f"unknown framework {framework!r}; expected one of {', '.join(FRAMEWORKS)}")
     frozen = method in ("lora", "qlora")
     shard = max(dp, 1)
+    act_bytes = 4.0 if precision == "FP32" else 2.0
+    upcast = method == "qlora" and framework == "peft"  # prepare_model_for_kbit_training's FP32 non-quantized weights
     if frozen:
-        states = _adapter_states(arch, method, base_precision, optimizer, lora_rank, targets, zero_stage, shard)
+        adapters = _Adapters(lora_rank, targets, 4.0 if framework == "peft" else act_bytes, upcast)
+        states = _adapter_states(arch, method, base_precision, optimizer, adapters, zero_stage, shard)
     else:
         states = _full_states(arch, precision, optimizer, master_weights, zero_stage, shard)
-    acts = _activations(
+    acts = activations(
         arch,
-        act_bytes=4.0 if precision == "FP32" else 2.0,
+        act_bytes=act_bytes,
+        residual_bytes=4.0 if upcast else act_bytes,
+        head_copy_bytes=2.0 if upcast else 0.0,
         tokens=micro_batch * seq_len,
         seq_len=seq_len,
         frozen=frozen,
@@ -240,21 +208,35 @@ def training_memory(
         logits_bytes=logits_bytes,
         chunked_loss=chunked_loss,
     )
-    buffers_gb = 0.0
-    if zero_stage >= 3 and shard > 1:
-        # ZeRO-3 / FSDP gathers the current (and prefetches the next) layer's 16-bit weights.
-        layer_bytes = NF4_BYTES if method == "qlora" else 2.0
-        buffers_gb = 2 * arch.layer_params() * layer_bytes / GB
     return TrainingMemory(
         weights_gb=states.weights_gb,
         gradients_gb=states.gradients_gb,
         optimizer_gb=states.optimizer_gb,
         activations_gb=acts.peak_gb,
         logits_gb=acts.logits_gb,
-        buffers_gb=buffers_gb,
+        buffers_gb=_gather_buffers_gb(arch, method, zero_stage, shard),
         activations_without_checkpointing_gb=acts.without_checkpointing_gb,
         trainable_params=states.trainable_params,
     )
+
+
+def _gather_buffers_gb(arch: ModelArch, method: str, zero_stage: int, shard: int) -> float:
+    """ZeRO-3 / FSDP gathers the current (and prefetches the next) layer's 16-bit weights."""
+    if zero_stage < 3 or shard <= 1:
+        return 0.0
+    return 2 * arch.layer_params() * (NF4_BYTES if method == "qlora" else 2.0) / GB
+
+
+@dataclass
+class _Adapters:
+    """The LoRA adapters and how the stack stores them."""
+
+    rank: int
+    targets: set[str]
+    #: bytes per adapter weight (and gradient): 4 under PEFT (FP32), else the training dtype's
+    dtype_bytes: float
+    #: QLoRA under PEFT: the weights left unquantized (embeddings, head, norms) are FP32
+    upcast: bool
 
 
 @dataclass
@@ -272,20 +254,18 @@ def _adapter_states(
     method: str,
     base_precision: str,
     optimizer: str,
-    lora_rank: int,
-    targets: set[str],
+    adapters: _Adapters,
     zero_stage: int,
     shard: int,
 ) -> _ModelStates:
-    """LoRA / QLoRA: a frozen base (NF4 for QLoRA) plus FP32 adapters with their gradients and states."""
+    """LoRA / QLoRA: a frozen base (NF4 for QLoRA) plus adapters with their gradients and optimizer states."""
     if method == "qlora":
-        base = weights(arch, "BF16", nf4=True).total_gb
+        base = weights(arch, "FP32" if adapters.upcast else "BF16", nf4=True).total_gb
     else:
         base = weights(arch, base_precision if base_precision in ("FP32", "FP16", "BF16") else "BF16").total_gb
-    trainable = lora_params(arch, lora_rank, targets)
-    # Adapters train in FP32 (PEFT upcasts them): 4 weights + 4 gradients + optimizer states.
-    adapter_w, adapter_g = 4.0, 4.0
-    adapter_opt = optimizer_bytes_per_param(optimizer, master=False, fp32=True, arch=arch)
+    trainable = lora_params(arch, adapters.rank, adapters.targets)
+    adapter_w = adapter_g = adapters.dtype_bytes  # weights + gradients (+ optimizer states in that dtype)
+    adapter_opt = optimizer_bytes_per_param(optimizer, master=False, fp32=adapter_w == 4.0, arch=arch)
     return _ModelStates(
         weights_gb=(base / shard if zero_stage >= 3 else base) + trainable * adapter_w / GB,
         gradients_gb=trainable * adapter_g / GB / (shard if zero_stage >= 2 else 1),
@@ -311,55 +291,6 @@ def _full_states(
         optimizer_gb=params * o_b / GB / (shard if zero_stage >= 1 else 1),
         trainable_params=params,
     )
-
-
-@dataclass
-class _Activations:
-    """Per-GPU activation memory of one micro-batch."""
-
-    peak_gb: float
-    logits_gb: float
-    without_checkpointing_gb: float
-
-
-def _activations(
-    arch: ModelArch,
-    *,
-    act_bytes: float,
-    tokens: int,
-    seq_len: int,
-    frozen: bool,
-    targets: set[str],
-    flash_attention: bool,
-    lora_rank: int,
-    lora_dropout: float,
-    checkpointing: bool,
-    logits_bytes: float,
-    chunked_loss: bool,
-) -> _Activations:
-    """The activation peak (with or without full recomputation) and the loss logits."""
-    per_layer = layer_activation_elements(
-        arch,
-        seq_len,
-        frozen=frozen,
-        targets=targets if frozen else set(),
-        flash_attention=flash_attention,
-        lora_rank=lora_rank,
-        lora_dropout=lora_dropout,
-    )
-    layer_gb = tokens * per_layer * act_bytes / GB
-    full_acts = layer_gb * arch.n_layers
-    embed_out = tokens * arch.hidden * act_bytes / GB * 2  # embedding output + final norm input
-    per_entry = logits_bytes if not chunked_loss else 2.0 + max(logits_bytes - 2.0, 0.0) / 8
-    logits_gb = tokens * arch.vocab * per_entry / GB
-    if checkpointing:
-        # Full recomputation keeps each layer's input; the peak is either at the loss (logits) or
-        # while one layer is recomputed in the backward pass, whichever is larger.
-        saved = tokens * arch.hidden * arch.n_layers * act_bytes / GB + embed_out
-        peak = saved + max(logits_gb, layer_gb)
-    else:
-        peak = full_acts + embed_out + logits_gb
-    return _Activations(peak_gb=peak, logits_gb=logits_gb, without_checkpointing_gb=full_acts + embed_out + logits_gb)
 
 
 def optimizer_bytes_per_param(optimizer: str, *, master: bool, fp32: bool, arch: ModelArch) -> float:

@@ -61,10 +61,15 @@ def _explain_adapters(notes: Notes, arch: ModelArch, cfg: TrainingConfig, x: Lay
     nf4 = t.method == "qlora"
     notes.add(
         ["gpu_resources.model_weights_gb"],
-        ("QLoRA: frozen base in NF4. " if nf4 else "LoRA: frozen base weights. ")
+        (
+            "QLoRA: frozen base in NF4; PEFT's prepare_model_for_kbit_training upcasts what it did not quantize "
+            "(embeddings, output head, norms) to FP32. "
+            if nf4
+            else "LoRA: frozen base weights. "
+        )
         + weights_text(
             arch,
-            "BF16" if nf4 or cfg.model.precision not in ("FP32", "FP16", "BF16") else cfg.model.precision,
+            "FP32" if nf4 else "BF16" if cfg.model.precision not in ("FP32", "FP16", "BF16") else cfg.model.precision,
             nf4=nf4,
         )
         + f" Adapters: r={t.lora_rank} on {', '.join(sorted(memory.lora_targets(t.lora_targets)))}: "
@@ -88,6 +93,12 @@ def _explain_activations(notes: Notes, arch: ModelArch, cfg: TrainingConfig) -> 
         )
         + ", no dropout"
         + ("; frozen linear layers keep no input copy" if t.method != "full" else "")
+        + (
+            "; under QLoRA the FP32 embeddings make the residual stream (each checkpointed layer input) FP32, and "
+            "bf16 autocast holds a 16-bit copy of the output head during the loss"
+            if t.method == "qlora"
+            else ""
+        )
         + (
             "; full recomputation keeps each layer's input and recomputes one layer at a time (8/6 of the compute)"
             if t.gradient_checkpointing

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 from lf.components import ComponentSpec, KindRunner
 from lf.hookspecs import Register, RegisterRunner, hookimpl
 from lf_router_hybrid.config import HybridConfig, KeywordConfig, NeuralConfig
-from lf_router_hybrid.service.options import RouterOptions
 
 if TYPE_CHECKING:
     import typer
@@ -40,6 +39,7 @@ if TYPE_CHECKING:
     from lf_router_hybrid.keyword import KeywordClassifier, mine_keywords
     from lf_router_hybrid.neural import NeuralClassifier
     from lf_router_hybrid.service.app import create_router_app
+    from lf_router_hybrid.service.options import RouterOptions
 
 _LAZY = {
     "BaseClassifier": "lf.kinds",
@@ -48,6 +48,7 @@ _LAZY = {
     "HybridClassifier": "lf_router_hybrid.hybrid",
     "KeywordClassifier": "lf_router_hybrid.keyword",
     "NeuralClassifier": "lf_router_hybrid.neural",
+    "RouterOptions": "lf_router_hybrid.service.options",
     "create_router_app": "lf_router_hybrid.service.app",
     "default_experts": "lf_router_hybrid.defaults",
     "mine_keywords": "lf_router_hybrid.keyword",
@@ -124,7 +125,7 @@ def register_kind_runners(register: RegisterRunner) -> None:
             kind="route",
             runner="lf_router_hybrid.service.runner:run_router",
             summary="The expert router: an OpenAI-compatible proxy in front of the experts",
-            options=RouterOptions,
+            options="lf_router_hybrid.service.options:RouterOptions",  # imported when a command needs it
         )
     )
 

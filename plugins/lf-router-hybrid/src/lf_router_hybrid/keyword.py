@@ -284,6 +284,7 @@ class KeywordClassifier(BaseClassifier):
         *,
         per_expert: int = 50,
         exclude: Iterable[str] = (),
+        min_precision: float = 0.8,
     ) -> dict[str, list[str]]:
         """Learn keywords from labelled ``(query, expert)`` pairs (see :func:`mine_keywords`).
 
@@ -291,7 +292,7 @@ class KeywordClassifier(BaseClassifier):
         fallback, get none). ``epochs`` is accepted for API symmetry; mining is one pass.
         Returns the keywords learned per expert.
         """
-        mined = mine_keywords(training_data, per_expert=per_expert, exclude=exclude)
+        mined = mine_keywords(training_data, per_expert=per_expert, exclude=exclude, min_precision=min_precision)
         mined = {name: words for name, words in mined.items() if name in self._experts}
         with self._lock:
             self._learned.update(mined)

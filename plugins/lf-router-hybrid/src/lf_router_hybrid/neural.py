@@ -1,22 +1,18 @@
 """``NeuralClassifier``: sentence embeddings and k-nearest exemplars (SRS 3.4.3).
 
-Each expert is described by *exemplars*: its description, its example queries, and any
-labelled queries given to :meth:`NeuralClassifier.train`. A query is embedded with
-all-MiniLM-L6-v2 (see :mod:`lf_router_hybrid.embedder`) and each expert scores the mean
-cosine similarity of its ``k`` nearest exemplars; the best expert wins unless its score is
-below that expert's threshold, in which case the fallback expert answers. Nearest
-exemplars beat one centroid per expert because an expert's queries form several
-clusters (a "travel" expert answers visas, flights and currency questions).
+Each expert is described by *exemplars* (description, examples, labelled queries given to
+``train``). A query is embedded with all-MiniLM-L6-v2 (:mod:`lf_router_hybrid.embedder`); each
+expert scores the mean cosine of its ``k`` nearest exemplars (an expert's queries form several
+clusters: nearest exemplars beat one centroid); the best expert wins unless its abstain score
+is below its threshold - the score itself, or, once the fallback expert has out-of-scope
+exemplars, its margin over them - and then the fallback expert answers.
 
-``train(pairs, epochs)`` adds the pairs as exemplars and, with ``epochs > 0``, fine-tunes
-the top ``train_layers`` encoder layers with a cosine-softmax head over the experts; the
-layers below are frozen and their activations computed once, so an epoch costs about a
-third of one forward pass over the data. ``fit_thresholds(val_pairs)`` sets each
-expert's abstain threshold from held-out data. ``save_state``/``load_state`` keep the trained state.
-
-The parts live beside this module: ``neural_index`` (the exemplar index, scoring, the decision),
-``neural_thresholds`` (fitting the thresholds), ``neural_finetune`` (the top-layer fine-tuning),
-``neural_state_io`` (the saved-state directory).
+``train(pairs, epochs)`` adds the pairs as exemplars and fine-tunes the top ``train_layers``
+encoder layers (cosine-softmax head; frozen layers' activations computed once);
+``fit_thresholds(val_pairs)`` sets each expert's threshold from held-out data;
+``save_state``/``load_state`` keep the trained state. The parts live beside this module:
+``neural_index`` (index, scores, decision), ``neural_thresholds``, ``neural_finetune``,
+``neural_state_io``.
 """
 
 from __future__ import annotations
@@ -33,12 +29,11 @@ import numpy as np
 
 from lf.components import Events, NullEvents
 from lf.errors import ConfigError, DataError
+from lf.kinds import BaseClassifier, ClassificationResult, ExpertInfo, ExpertSource
 from lf_router_hybrid import neural_state_io
-from lf_router_hybrid.base import BaseClassifier, ExpertSource
 from lf_router_hybrid.neural_index import ExemplarIndex, decide, nearest_exemplar_scores
 from lf_router_hybrid.neural_state_io import STATE_FILE
 from lf_router_hybrid.neural_thresholds import ThresholdReport, ValidationScores, fit_per_expert, report
-from lf_router_hybrid.types import ClassificationResult, ExpertInfo
 
 if TYPE_CHECKING:
     from lf_router_hybrid.config import NeuralConfig
@@ -73,6 +68,8 @@ class NeuralClassifier(BaseClassifier):
         fallback_expert: where low-confidence queries go (default ``general``).
         temperature: softmax temperature turning scores into ``scores`` probabilities.
         embedder: share an existing :class:`~lf_router_hybrid.embedder.Embedder`.
+        relative_to_fallback: once the fallback expert has out-of-scope exemplars (pairs labelled
+            with it), abstain on the best score's margin over them, not on the score alone.
     """
 
     method = "neural"
@@ -92,6 +89,7 @@ class NeuralClassifier(BaseClassifier):
         fallback_expert: str | None = None,
         temperature: float = 0.05,
         embedder: Embedder | None = None,
+        relative_to_fallback: bool = True,
     ) -> None:
         super().__init__(fallback_expert=fallback_expert)
         if embedder is None:
@@ -122,6 +120,7 @@ class NeuralClassifier(BaseClassifier):
         self._state = ExemplarIndex([], [], np.zeros((0, embedder.dim), np.float32), np.zeros(0, np.float32), k)
         self._train_lock = threading.Lock()
         self._trained_layers = 0
+        self._relative = relative_to_fallback
         if experts:
             self._update([ExpertInfo(name=n, description=d) for n, d in experts.items()], [])
 
@@ -207,7 +206,10 @@ class NeuralClassifier(BaseClassifier):
             segments.append((start, len(rows)))
         matrix = np.stack(rows).astype(np.float32) if rows else np.zeros((0, self.embedder.dim), np.float32)
         thresholds = np.array([self._thresholds.get(n, self.threshold) for n in names], dtype=np.float32)
-        self._state = ExemplarIndex(names, segments, matrix, thresholds, self.k)
+        fallback = self.fallback_expert
+        relative = self._relative and fallback in names and bool(self._extra.get(fallback))
+        relative_to = names.index(fallback) if relative else -1
+        self._state = ExemplarIndex(names, segments, matrix, thresholds, self.k, relative_to)
 
     # --- scoring ------------------------------------------------------------------------------
 
@@ -236,6 +238,12 @@ class NeuralClassifier(BaseClassifier):
 
     # --- thresholds ---------------------------------------------------------------------------
 
+    def use_margin(self, value: bool) -> None:
+        """Abstain on the margin over the fallback's out-of-scope exemplars (True, when it has some) or not."""
+        with self._lock:
+            self._relative = bool(value)
+            self._rebuild(self._experts, [], [])
+
     @property
     def thresholds(self) -> dict[str, float]:
         """The abstain threshold of each expert now."""
@@ -262,6 +270,11 @@ class NeuralClassifier(BaseClassifier):
         experts do not get noisy thresholds) fall below the threshold. Pairs labelled with
         the fallback expert (out-of-scope queries) are not needed; when present, the report
         says how many of them now reach the fallback.
+
+        When training gave the fallback expert out-of-scope queries (pairs labelled with it),
+        what is compared with the threshold is the best expert's score minus the fallback's:
+        a margin over the nearest known out-of-scope queries, which ranks unseen out-of-scope
+        queries lower than the similarity alone does (:func:`~lf_router_hybrid.neural_index.abstain_scores`).
         """
         pairs = list(val_pairs)
         if not pairs:
@@ -277,6 +290,7 @@ class NeuralClassifier(BaseClassifier):
             scores=self.expert_scores(self.embedder.encode([q for q, _ in pairs]), st),
             labels=np.array([index.get(e, -1) for _, e in pairs]),
             fallback=index.get(fallback, -1),
+            relative_to=st.relative_to,
         )
         fitted, global_t = fit_per_expert(val, max_loss, prior)
         self.set_thresholds(fitted)
@@ -352,15 +366,9 @@ class NeuralClassifier(BaseClassifier):
     def save_state(self, path: str | os.PathLike[str]) -> Path:
         """Write what training learned (exemplars, thresholds, fine-tuned layers) to a directory."""
         target = Path(path)
-        meta = {
-            "model": self.model_name,
-            "k": self.k,
-            "threshold": self.threshold,
-            "thresholds": self._thresholds,
-            "extra": self._extra,
-            "trained_layers": self._trained_layers,
-            "precision": self.embedder.precision,
-        }
+        meta = {"model": self.model_name, "k": self.k, "threshold": self.threshold, "thresholds": self._thresholds}
+        meta |= {"extra": self._extra, "trained_layers": self._trained_layers, "precision": self.embedder.precision}
+        meta["relative_to_fallback"] = self._relative
         model = self.embedder.model
         neural_state_io.write_state(target, meta, self._vectors, self.embedder.dim, model, self._trained_layers)
         return target
@@ -385,4 +393,5 @@ class NeuralClassifier(BaseClassifier):
             self.threshold = float(meta.get("threshold", self.threshold))
             self._thresholds = {k: float(v) for k, v in meta.get("thresholds", {}).items()}
             self._extra = {k: list(v) for k, v in meta.get("extra", {}).items() if k in self._experts}
+            self._relative = bool(meta.get("relative_to_fallback", False))  # older states: plain scores
             self._rebuild(self._experts, [], [])

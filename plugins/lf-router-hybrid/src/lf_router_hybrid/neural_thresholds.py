@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from lf.errors import DataError
+from lf_router_hybrid.neural_index import abstain_scores
 
 
 @dataclass
@@ -33,6 +34,8 @@ class ValidationScores:
     labels: np.ndarray
     #: the fallback expert's index (-1: not an expert of the classifier)
     fallback: int
+    #: the expert whose score the abstain score is relative to (-1: none; see ``abstain_scores``)
+    relative_to: int = -1
 
 
 def fit_per_expert(val: ValidationScores, max_loss: float, prior: float) -> tuple[dict[str, float], float]:
@@ -41,7 +44,7 @@ def fit_per_expert(val: ValidationScores, max_loss: float, prior: float) -> tupl
     Each expert's own quantile is shrunk towards the global quantile with ``prior`` pseudo-queries.
     """
     pred = val.scores.argmax(axis=1)  # as classify() decides: the fallback may win outright
-    top = val.scores.max(axis=1)
+    top = abstain_scores(val.scores, val.relative_to)
     correct = (val.labels != val.fallback) & (pred == val.labels)
     if correct.sum() == 0:
         raise DataError("No validation query reached its expert: thresholds cannot be fitted.")
@@ -59,7 +62,7 @@ def fit_per_expert(val: ValidationScores, max_loss: float, prior: float) -> tupl
 def report(val: ValidationScores, fitted: dict[str, float], default: float, global_t: float) -> ThresholdReport:
     """How the validation queries route under ``fitted`` (``default`` for experts without one)."""
     pred = val.scores.argmax(axis=1)
-    top = val.scores.max(axis=1)
+    top = abstain_scores(val.scores, val.relative_to)
     fb = val.fallback
     in_scope = val.labels != fb
     t = np.array([fitted.get(n, default) for n in val.names])

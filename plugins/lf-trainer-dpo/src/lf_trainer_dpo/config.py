@@ -27,6 +27,17 @@ class DPOConfig(TrainConfigBase, kw_only=True, forbid_unknown_fields=True):
     max_length: Annotated[int, _d("Longest prompt + reply in tokens; longer pairs are truncated.", ge=MIN_LENGTH)] = (
         1024
     )
+    max_prompt_length: Annotated[
+        Annotated[int, msgspec.Meta(ge=1)] | None,
+        _d(
+            "Longest prompt in tokens; a longer one loses its start (the end, next to the reply, is kept) and one "
+            "warning counts the pairs cut. Must be below max_length. null: 512, at most half of max_length."
+        ),
+    ] = None
+    max_completion_length: Annotated[
+        Annotated[int, msgspec.Meta(ge=1)] | None,
+        _d("Longest chosen/rejected reply in tokens; a longer one loses its end. null: what max_length leaves."),
+    ] = None
     learning_rate: Annotated[PositiveFloat | None, _d("Peak learning rate; null: 5e-6 with LoRA, 5e-7 full.")] = None
     beta: Annotated[float, _d("How far the policy may move from the reference (higher: less).", gt=0)] = 0.1
     loss_type: Annotated[Literal["sigmoid", "hinge", "ipo"], _d("DPO loss: sigmoid (DPO), hinge (SLiC), ipo.")] = (
@@ -56,6 +67,13 @@ class DPOConfig(TrainConfigBase, kw_only=True, forbid_unknown_fields=True):
                 ("label_smoothing", "loss_type"),
                 f"label_smoothing applies to the sigmoid loss only, not {self.loss_type}.",
                 hint="Set loss_type: sigmoid, or label_smoothing: 0.",
+            )
+        if self.max_prompt_length is not None and self.max_prompt_length >= self.max_length:
+            raise invalid(
+                ("max_prompt_length", "max_length"),
+                f"max_prompt_length ({self.max_prompt_length}) must be below max_length ({self.max_length}): "
+                "a prompt that fills max_length leaves no room for the reply.",
+                hint="Lower max_prompt_length, raise max_length, or set max_prompt_length: null (512, at most half).",
             )
         if self.reference_free and self.ref_model:
             raise invalid(

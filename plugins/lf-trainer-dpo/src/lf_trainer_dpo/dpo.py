@@ -9,6 +9,7 @@ full fine-tuning a frozen copy of the starting weights.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from lf.components import Events, TrainResult
@@ -69,7 +70,21 @@ class DPOTrainer(_PreferenceJob):
     def _data_options(self) -> dict[str, Any]:
         c = self.config
         reference = "none" if c.reference_free else (c.ref_model or "implicit")
-        return {"max_length": c.max_length, "reference": reference}
+        limits = {"max_prompt_length": self._prompt_limit(), "max_completion_length": c.max_completion_length}
+        return {"max_length": c.max_length, "reference": reference, **limits}
+
+    def _prompt_limit(self) -> int:
+        from lf_trainer_dpo.truncation import prompt_limit
+
+        return prompt_limit(self.config.max_prompt_length, self.config.max_length)
+
+    def _warn_truncated(self, name: str, count: int | None, total: int | None) -> None:
+        """One warning per dataset that counts the pairs max_prompt_length / max_completion_length cut."""
+        from lf_trainer_dpo.truncation import truncation_warning
+
+        text = truncation_warning(name, count, total, self._prompt_limit(), self.config.max_completion_length)
+        if text:
+            self.events.message(text, "warning")
 
     def _resolved_extra(self) -> dict[str, Any]:
         """What the reference model is (``ref_model: null`` leaves it to the method)."""
@@ -82,11 +97,10 @@ class DPOTrainer(_PreferenceJob):
             reference = "the starting policy (the adapter disabled)"
         else:
             reference = "a frozen copy of the starting policy"
-        return {"ref_model": reference}
+        return {"ref_model": reference, "max_prompt_length": self._prompt_limit()}
 
     def _build_trainer(self, model: Any, tokenizer: Any, train: Any, evals: Any | None, callbacks: list[Any]) -> Any:
         from trl import DPOConfig as TRLConfig
-        from trl import DPOTrainer as TRLTrainer
 
         c = self.config
         args = TRLConfig(
@@ -106,7 +120,7 @@ class DPOTrainer(_PreferenceJob):
             ref_model = self._frozen(self.ref_model_path)
         elif c.method == "full" and not c.reference_free:
             ref_model = self._frozen(self.model_path)  # the starting weights (an SFT adapter merged in)
-        cls = _reference_free_class() if c.reference_free else TRLTrainer
+        cls = _trainer_class(c.reference_free, (self._prompt_limit(), c.max_completion_length), self._warn_truncated)
         return cls(
             model=model,
             ref_model=ref_model,
@@ -126,17 +140,34 @@ class DPOTrainer(_PreferenceJob):
         return ref
 
 
-def _reference_free_class() -> Any:
+def _trainer_class(reference_free: bool, limits: tuple[int, int | None], warn: Callable[..., None]) -> Any:
+    """TRL's DPOTrainer with the prompt/reply limits TRL 1.x dropped (and a uniform reference when asked)."""
     from trl import DPOTrainer as TRLTrainer
 
-    class ReferenceFreeDPO(TRLTrainer):
+    from lf_trainer_dpo.truncation import truncate_pairs
+
+    class LimitedDPO(TRLTrainer):
+        """Prompts cut from the left to max_prompt_length, replies from the right to max_completion_length."""
+
+        def _prepare_dataset(self, dataset: Any, processing_class: Any, args: Any, dataset_name: str) -> Any:
+            # TRL drops pairs whose prompt alone fills max_length; ours are cut first, so keep them all.
+            max_length, args.max_length = args.max_length, None
+            try:
+                tokenized = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+            finally:
+                args.max_length = max_length
+            cut, count = truncate_pairs(tokenized, *limits)
+            warn(dataset_name, count, len(tokenized) if count is not None else None)
+            return cut
+
+    class ReferenceFreeDPO(LimitedDPO):
         """DPO against a uniform reference: every reference log-probability is 0."""
 
         def _precompute_ref_logps(self, dataset: Any, name: str, batch_size: int) -> Any:
             zeros = [0.0] * len(dataset)
             return dataset.add_column("ref_chosen_logps", zeros).add_column("ref_rejected_logps", list(zeros))
 
-    return ReferenceFreeDPO
+    return ReferenceFreeDPO if reference_free else LimitedDPO
 
 
 class ORPOTrainer(_PreferenceJob):

@@ -131,7 +131,11 @@ class EarlyStoppingCallback(TrainerCallback):
 
 
 class RankReportCallback(TrainerCallback):
-    """Under a launcher, each rank says how many steps it ran (on stderr) when training ends."""
+    """Under a launcher, each rank says what it ran (on stderr) when training ends.
+
+    ``lf rank R/W: N optimizer steps, global step G, epoch E, weights sha256:D`` - ``D`` is a
+    digest of this rank's full weights, so ranks that trained in lockstep print the same one.
+    """
 
     def __init__(self) -> None:
         self.micro_steps = 0
@@ -141,14 +145,34 @@ class RankReportCallback(TrainerCallback):
         self.micro_steps += 1
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        """Print ``lf rank R/W: N steps`` when more than one process trains."""
+        """Print the report when more than one process trains."""
         if args.world_size > 1:
+            model = kwargs.get("model")
+            digest = weights_digest(model) if model is not None else "unknown"
             print(
                 f"lf rank {args.process_index}/{args.world_size}: {self.micro_steps} optimizer steps, "
-                f"global step {state.global_step}",
+                f"global step {state.global_step}, epoch {state.epoch or 0:.4f}, weights sha256:{digest}",
                 file=sys.stderr,
                 flush=True,
             )
+
+
+def weights_digest(model: Any) -> str:
+    """The first 16 hex digits of a SHA-256 over every weight (by name, as float32): equal weights, equal digest.
+
+    Sharded weights (FSDP2 DTensors) are gathered first: every rank must call this together.
+    """
+    import hashlib
+
+    import torch
+
+    inner = getattr(model, "module", model)
+    digest = hashlib.sha256()
+    for name, tensor in sorted(inner.state_dict().items()):
+        full = tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor
+        digest.update(name.encode())
+        digest.update(full.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _finite(value: Any) -> bool:

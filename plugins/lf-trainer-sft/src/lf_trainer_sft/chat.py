@@ -7,6 +7,12 @@ text of ``messages[:i + 1]`` ends after its end-of-turn token. Tokens overlappin
 character spans are trained; the end-of-turn token (``<|im_end|>`` in ChatML) is inside,
 so the model learns to stop. A template whose renderings are not prefixes of each other
 (one that rewrites earlier turns) falls back to its generation markers, or is refused.
+
+A reply is closed by the template when its span ends with a special token (``<|eot_id|>``,
+``<end_of_turn>``, ``<|end|>``, ``</s>``...); only a template that ends replies with plain text
+gets the tokenizer's EOS appended. A template that refuses a conversation (``raise_exception``:
+roles that do not alternate, a system message in a family without a system role) is a
+:class:`~lf.errors.DataError` naming the template's reason, never a traceback.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from lf.chat_template import closing_marker
+from lf.chat_template import render as _render
 from lf.errors import DataError
 
 #: ChatML, used when a tokenizer has no chat template (base models).
@@ -29,13 +37,6 @@ IGNORE = -100
 
 class TemplateNotPrefixStableError(Exception):
     """Rendering a longer conversation changed the text of its earlier turns."""
-
-
-def _render(tokenizer: Any, messages: Sequence[dict[str, Any]], *, generation_prompt: bool) -> str:
-    if not messages:
-        return ""
-    text = tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=generation_prompt)
-    return str(text)
 
 
 def assistant_spans(tokenizer: Any, messages: Sequence[dict[str, Any]]) -> tuple[str, list[tuple[int, int]]]:
@@ -57,17 +58,11 @@ def assistant_spans(tokenizer: Any, messages: Sequence[dict[str, Any]]) -> tuple
         end = len(upto.rstrip())
         spans.append((len(before), end if end > len(before) else len(upto)))
     if spans:
-        eot = _end_of_turn_markers(tokenizer)
         start, end = spans[-1]
-        if not any(marker in full[start:end] for marker in eot) and tokenizer.eos_token:
+        if closing_marker(tokenizer, full[start:end]) is None and tokenizer.eos_token:
             full = full[:end] + tokenizer.eos_token + full[end:]
             spans[-1] = (start, end + len(tokenizer.eos_token))
     return full, spans
-
-
-def _end_of_turn_markers(tokenizer: Any) -> list[str]:
-    markers = [m for m in (tokenizer.eos_token, "<|im_end|>", "<|eot_id|>", "<|end|>", "</s>") if m]
-    return [m for m in markers if m in tokenizer.get_vocab() or m == tokenizer.eos_token]
 
 
 def encode_chat(
@@ -130,16 +125,34 @@ def tokenize_dataset(dataset: Any, tokenizer: Any, *, max_length: int, train_on:
     def encode(example: dict[str, Any]) -> dict[str, list[int]]:
         return encode_chat(tokenizer, example["messages"], max_length=max_length, train_on=train_on)
 
-    columns = list(dataset.column_names)
-    out = dataset.map(encode, remove_columns=columns, desc=desc or "Tokenizing chats")
-    return out.filter(lambda ex: any(label != IGNORE for label in ex["labels"]), desc="Dropping examples without loss")
+    columns = list(dataset.column_names or ["messages"])
+    out = dataset.map(encode, remove_columns=columns, **progress(dataset, desc or "Tokenizing chats"))
+    return out.filter(_has_loss, **progress(dataset, "Dropping examples without loss"))
+
+
+def _has_loss(example: dict[str, Any]) -> bool:
+    return any(label != IGNORE for label in example["labels"])
+
+
+def progress(dataset: Any, desc: str) -> dict[str, str]:
+    """``desc=`` for ``Dataset.map``; a streamed ``IterableDataset`` maps lazily, with no progress bar to name."""
+    return {"desc": desc} if hasattr(dataset, "__len__") else {}
 
 
 def preview_segments(tokenizer: Any, encoded: dict[str, list[int]]) -> list[tuple[str, bool]]:
-    """The example as text pieces, each marked trained or not (consecutive tokens grouped)."""
+    """The example as text pieces, each marked trained or not (consecutive tokens grouped).
+
+    Each token's text is what it adds to the decoded text of the few tokens before it: decoding
+    a SentencePiece token alone drops its leading space (``▁Four`` would show as ``Four``).
+    """
     segments: list[tuple[str, bool]] = []
-    for token_id, label in zip(encoded["input_ids"], encoded["labels"], strict=True):
-        piece = tokenizer.decode([token_id], skip_special_tokens=False)
+    ids = encoded["input_ids"]
+    for i, label in enumerate(encoded["labels"]):
+        window = ids[max(0, i - 6) : i]
+        before = tokenizer.decode(window, skip_special_tokens=False) if window else ""
+        text = tokenizer.decode([*window, ids[i]], skip_special_tokens=False)
+        alone = text[len(before) :] if text.startswith(before) else None
+        piece = alone if alone is not None else tokenizer.decode([ids[i]], skip_special_tokens=False)
         flag = label != IGNORE
         if segments and segments[-1][1] == flag:
             segments[-1] = (segments[-1][0] + piece, flag)

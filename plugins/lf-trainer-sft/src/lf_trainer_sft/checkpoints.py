@@ -41,10 +41,16 @@ def file_digest(path: str | os.PathLike[str], *, limit: int = 64 << 20) -> str:
         if size <= limit:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
-        else:
-            h.update(f.read(limit // 2))
-            f.seek(size - limit // 2)
-            h.update(f.read())
+        else:  # in 1 MiB pieces: a streamed multi-GB data file must not cost `limit` bytes of memory
+            for start in (0, size - limit // 2):
+                f.seek(start)
+                left = limit // 2
+                while left > 0:
+                    piece = f.read(min(1 << 20, left))
+                    if not piece:
+                        break
+                    h.update(piece)
+                    left -= len(piece)
     return h.hexdigest()[:16]
 
 

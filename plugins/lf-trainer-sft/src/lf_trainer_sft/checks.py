@@ -32,6 +32,51 @@ def check_common(c: Any) -> None:
     check_model("model", c.model)
     check_quantization(c.quantization, c.method)
     check_report_to(c.report_to)
+    check_streaming(c)
+    check_hub_options(c)
+    from lf_trainer_sft.distributed import check_strategy
+
+    check_strategy(c)
+
+
+def check_streaming(c: Any) -> None:
+    """``streaming: true`` reads the data once without counting it: it needs max_steps and no whole-data options."""
+    if not c.streaming:
+        return
+    if c.max_steps <= 0:
+        raise invalid(
+            ("streaming", "max_steps"),
+            "streaming: true reads the data as a stream of unknown length, so the run cannot count epochs.",
+            hint="Set max_steps (the optimizer steps to train for).",
+        )
+    whole = [n for n in ("packing", "group_by_length") if getattr(c, n, False)] + (["val_ratio"] if c.val_ratio else [])
+    if whole:
+        raise invalid(
+            ("streaming", whole[0]),
+            f"streaming: true cannot be combined with {', '.join(whole)}: they need the whole data set at once.",
+            hint="Turn them off, or give eval_data (a separate evaluation file) instead of val_ratio.",
+        )
+
+
+def check_hub_options(c: Any) -> None:
+    """data_subset / data_split / data_revision choose part of a hub dataset; model_revision pins a hub model."""
+    from lf.data.load import is_hub_id
+
+    if (c.data_subset or c.data_revision or c.data_split != "train") and not is_hub_id(c.data):
+        raise invalid(
+            ("data_subset", "data_split", "data_revision"),
+            f"data_subset, data_split and data_revision apply to a Hugging Face hub dataset; {c.data} is a file.",
+            hint="Drop them, or set data to a hub id (org/name).",
+        )
+    if c.model_revision:
+        from lf.models import model_source
+
+        if model_source(c.model) != "hub":
+            raise invalid(
+                ("model_revision", "model"),
+                f"model_revision pins a Hugging Face hub model; {c.model} is not a hub id.",
+                hint="Drop model_revision, or set model to a hub id (org/name).",
+            )
 
 
 def check_model(field: str, ref: str | None) -> None:

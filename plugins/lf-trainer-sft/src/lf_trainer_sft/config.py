@@ -62,13 +62,41 @@ class TrainConfigBase(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             "the same tokenizer), 'smollm2' (the embedded SmolLM2-135M-Instruct, see `lf models fetch`). Required."
         ),
     ]
-    data: Annotated[str, _d("Training data: a .jsonl/.json/.parquet file of any lf format, or a hub id. Required.")]
+    model_revision: Annotated[
+        str | None,
+        _d("Branch, tag or commit of a hub model: that revision is downloaded once and every load uses it."),
+    ] = None
+    data: Annotated[
+        str,
+        _d(
+            "Training data: a .jsonl/.json/.parquet file of any lf format, a storage URL (s3://, gs://, hf://, "
+            "file://: copied once into $LARGEFORGE_HOME/remote), or a hub dataset id. Required."
+        ),
+    ]
+    data_subset: Annotated[str | None, _d("Hub dataset: the subset (configuration) name.")] = None
+    data_split: Annotated[str, _d("Hub dataset: the split to train on.")] = "train"
+    data_revision: Annotated[str | None, _d("Hub dataset: branch, tag or commit.")] = None
+    streaming: Annotated[
+        bool,
+        _d(
+            "Read the training data as a stream, record by record (data larger than memory): needs max_steps; "
+            "no val_ratio, packing or group_by_length; examples are shuffled within shuffle_buffer."
+        ),
+    ] = False
+    shuffle_buffer: Annotated[int, _d("streaming: examples held to draw each next one from at random.", ge=1)] = 1000
     format: Annotated[str | None, _d("Force the data format instead of detecting it.")] = None
     eval_data: Annotated[str | None, _d("A separate evaluation file (else see val_ratio).")] = None
     val_ratio: Annotated[float, _d("Fraction of the training data held out for evaluation (0: none).", ge=0, lt=1)] = (
         0.0
     )
-    output_dir: Annotated[str, _d("Where checkpoints, the log and the final model go.")] = "runs/train"
+    output_dir: Annotated[
+        str,
+        _d(
+            "Where checkpoints, the log and the final model go: a directory, or a storage URL (s3://bucket/run, "
+            "gs://, hf://), written locally under $LARGEFORGE_HOME/staging and uploaded at the end, "
+            "lf_output.json last."
+        ),
+    ] = "runs/train"
     overwrite: Annotated[
         bool, _d("Replace a finished run in output_dir (otherwise that is refused, to protect it).")
     ] = False
@@ -115,10 +143,37 @@ class TrainConfigBase(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     plot: Annotated[bool, _d("Write loss_curve.png at the end.")] = True
     merge: Annotated[bool, _d("After LoRA training, also write the merged model to OUTPUT/merged.")] = False
     merge_dtype: Annotated[Dtype, _d("dtype of the merged model (auto: the base model's).")] = "auto"
+    push_to_hub: Annotated[
+        str | None,
+        _d("Push the final adapter or model (no checkpoints) to this Hugging Face Hub repository (org/name)."),
+    ] = None
+    push_merged_to_hub: Annotated[str | None, _d("Push merged/ (merge: true) to this hub repository.")] = None
+    hub_private: Annotated[bool, _d("Create the hub repositories as private.")] = False
     dataloader_num_workers: Annotated[int, _d("Worker processes feeding batches (0: in the main process).", ge=0)] = 0
-    deepspeed: Annotated[str | None, _d("DeepSpeed config file, passed to the Trainer (under a launcher).")] = None
-    fsdp: Annotated[str, _d("FSDP options, e.g. 'full_shard auto_wrap' (under a launcher).")] = ""
-    fsdp_config: Annotated[str | None, _d("FSDP config file.")] = None
+    distributed: Annotated[
+        Literal["ddp", "fsdp", "zero2", "zero3"],
+        _d(
+            "How several processes (--nproc, --nnodes) share the work: 'ddp' (each holds the whole model), "
+            "'fsdp' (PyTorch FSDP2: weights, gradients and optimizer state sharded over the GPUs), 'zero2' / "
+            "'zero3' (DeepSpeed ZeRO stage 2 / 3). fsdp and zero* use configs shipped in lf_trainer_sft/distributed "
+            "and need GPUs."
+        ),
+    ] = "ddp"
+    distributed_timeout_s: Annotated[
+        int,
+        _d(
+            "Seconds a process waits for the others in one collective step before the job fails (a node that "
+            "stops answering without dying).",
+            ge=10,
+        ),
+    ] = 1800
+    deepspeed: Annotated[
+        str | None, _d("Your own DeepSpeed config file (with distributed: ddp), passed to the Trainer.")
+    ] = None
+    fsdp: Annotated[
+        str, _d("Your own FSDP options, e.g. 'full_shard auto_wrap' (with distributed: ddp), passed to the Trainer.")
+    ] = ""
+    fsdp_config: Annotated[str | None, _d("Your own FSDP config file (with fsdp set).")] = None
 
     def validate(self) -> None:
         """The checks no single option's limits can make: several options together, the machine, the files.

@@ -62,16 +62,54 @@ def disk_full_guard(output_dir: str, writing: Callable[[], tuple[str, Path | Non
         ) from None
 
 
-def _resume_hint(output_dir: str) -> str:
+def _resume_hint(output_dir: str, when: str = "once there is space") -> str:
     from lf_trainer_sft.checkpoints import list_checkpoints, validate_checkpoint
 
     for step, path in list_checkpoints(output_dir):
         if not validate_checkpoint(path):
             return (
-                f"The last complete checkpoint, {path} (step {step}), is intact: once there is space, run the same "
+                f"The last complete checkpoint, {path} (step {step}), is intact: {when}, run the same "
                 "command again and it resumes from there (resume: auto)."
             )
-    return "No complete checkpoint was written yet: once there is space, run the same command again."
+    return f"No complete checkpoint was written yet: {when}, run the same command again."
+
+
+#: How torch words a collective that lost a peer (gloo, NCCL, the TCP store).
+_PEER_LOST_TEXT = ("connection closed by peer", "connection reset by peer", "broken pipe", "gloo", "nccl", "timed out")
+
+
+def is_peer_lost(exc: BaseException) -> bool:
+    """A collective operation failed: another process died, or did not answer within the timeout."""
+    import torch.distributed
+
+    if isinstance(exc, getattr(torch.distributed, "DistError", ())):
+        return True
+    return isinstance(exc, RuntimeError) and any(text in str(exc).lower() for text in _PEER_LOST_TEXT)
+
+
+def _first_sentence(text: str) -> str:
+    """``[.../pair.cc:537] Read error ...: Connection reset by peer. This is...`` -> ``Read error ...: ...by peer``."""
+    import re
+
+    line = re.sub(r"^\[[^\]]*\]\s*", "", text.strip().splitlines()[0] if text.strip() else "")
+    return line.split(". ")[0].rstrip(".")[:300]
+
+
+@contextlib.contextmanager
+def peer_lost_guard(output_dir: str, world_size: int) -> Iterator[None]:
+    """Under a launcher, turn a collective that lost its peers into a :class:`RunError` saying how to resume."""
+    try:
+        yield
+    except Exception as exc:
+        if world_size <= 1 or not is_peer_lost(exc):
+            raise
+        reason = _first_sentence(str(exc)) or type(exc).__name__
+        raise RunError(
+            f"Another training process (on this node or another) stopped or stopped answering: {reason}. "
+            "This process stopped too.",
+            hint=_resume_hint(output_dir, "when every node is up again") + " Start it on every node.",
+            details={"error": f"{type(exc).__name__}: {exc}"},
+        ) from None
 
 
 @contextlib.contextmanager

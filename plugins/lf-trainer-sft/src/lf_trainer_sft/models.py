@@ -235,16 +235,22 @@ def save_with_tokenizer(model: Any, tokenizer: Any, out: str | Path) -> None:
 
 
 def generation_config(model: Any, tokenizer: Any) -> Any:
-    """The model's generation config with the end-of-turn token among its EOS ids (so replies stop)."""
+    """The model's generation config with the end-of-turn token among its EOS ids (so replies stop).
+
+    The end-of-turn token is the one the chat template closes replies with (``<end_of_turn>``,
+    ``<|eot_id|>``...), whichever family it is.
+    """
     import copy
 
     from transformers import GenerationConfig
+
+    from lf.chat_template import end_of_turn_token
 
     base = getattr(model, "generation_config", None)
     gen = copy.deepcopy(base) if base is not None else GenerationConfig()
     eos = gen.eos_token_id
     ids = [eos] if isinstance(eos, int) else list(eos or [])
-    for token in (tokenizer.eos_token, "<|im_end|>", "<|eot_id|>", "<|end|>"):
+    for token in (tokenizer.eos_token, end_of_turn_token(tokenizer), "<|im_end|>", "<|eot_id|>", "<|end|>"):
         tid = tokenizer.convert_tokens_to_ids(token) if token and token in tokenizer.get_vocab() else None
         if tid is not None and tid not in ids:
             ids.append(tid)

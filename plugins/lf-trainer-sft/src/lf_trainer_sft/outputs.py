@@ -69,6 +69,9 @@ class OutputSteps:
             "fingerprint": self.fingerprint,
             "resolved": getattr(self, "resolved", {}),
         }
+        output_url = getattr(self, "output_url", None)
+        if output_url:
+            body["output_url"] = output_url  # output_dir above is the local staging directory
         out = Path(self.config.output_dir)
         with disk_full_guard(str(out), lambda: (str(out / RUN_FILE), None)):
             atomic_write_text(out / RUN_FILE, json.dumps(body, indent=1, default=str))

@@ -28,8 +28,13 @@ def group_texts(dataset: Any, tokenizer: Any, block_size: int) -> Any:
         blocks = [flat[i : i + block_size] for i in range(0, usable, block_size)]
         return {"input_ids": blocks, "labels": [list(b) for b in blocks]}
 
-    tokens = dataset.map(tokenize, batched=True, remove_columns=list(dataset.column_names), desc="Tokenizing text")
-    return tokens.map(group, batched=True, batch_size=1000, remove_columns=["ids"], desc="Grouping into blocks")
+    from lf_trainer_sft.chat import progress
+
+    columns = list(dataset.column_names or ["text"])
+    tokens = dataset.map(tokenize, batched=True, remove_columns=columns, **progress(dataset, "Tokenizing text"))
+    return tokens.map(
+        group, batched=True, batch_size=1000, remove_columns=["ids"], **progress(dataset, "Grouping into blocks")
+    )
 
 
 class PretrainTrainer(BaseTrainJob):

@@ -24,11 +24,15 @@ from typing import Any, ClassVar
 from lf.components import ComponentSpec, Events, NullEvents, TrainResult
 from lf.plugins import Registry, get_registry
 from lf_trainer_sft import checkpoints as ckpt
-from lf_trainer_sft.guards import disk_full_guard, oom_guard, quiet_libraries, quiet_trainer
+from lf_trainer_sft.guards import disk_full_guard, oom_guard, peer_lost_guard, quiet_libraries, quiet_trainer
 from lf_trainer_sft.outputs import RUN_FILE, OutputSteps
 from lf_trainer_sft.trainlog import LOG_NAME
 
 __all__ = ["RUN_FILE", "BaseTrainJob", "oom_guard", "quiet_libraries", "rank_info"]
+
+
+def _pushes(config: Any) -> bool:
+    return bool(getattr(config, "push_to_hub", None) or getattr(config, "push_merged_to_hub", None))
 
 
 def rank_info() -> tuple[int, int]:
@@ -50,7 +54,26 @@ class BaseTrainJob(OutputSteps, abc.ABC):
     # -- the run ---------------------------------------------------------------------------------
 
     def run(self, config: Any, events: Events) -> TrainResult:
-        """Train as ``config`` says, reporting to ``events``; returns what was written and measured."""
+        """Train as ``config`` says, reporting to ``events``; returns what was written and measured.
+
+        A storage URL as ``output_dir`` is trained into a local staging directory and uploaded at
+        the end, markers last; ``push_to_hub`` pushes the final model (:mod:`lf_trainer_sft.publish`).
+        """
+        from lf_trainer_sft.publish import local_output, push_to_hub, upload_output
+
+        config, self.output_url = local_output(config)
+        result, spec, registry = self._train(config, events)
+        if self.is_main:
+            pushed = push_to_hub(config, Path(str(result.output_dir)), self.events) if _pushes(config) else {}
+            if self.output_url:
+                result = upload_output(result, self.output_url, self.events)
+            if pushed:
+                result.artifacts.update(pushed)
+        registry.call_safely("lf_after_train", component=spec, config=config, result=result)
+        return result
+
+    def _train(self, config: Any, events: Events) -> tuple[TrainResult, ComponentSpec, Registry]:
+        """The run itself, into a local ``output_dir``."""
         self._begin(config, events)
         train_ds, eval_ds, resume_from = self._prepare()
         spec, registry = self.spec(), get_registry()
@@ -60,13 +83,15 @@ class BaseTrainJob(OutputSteps, abc.ABC):
         quiet_trainer(trainer)
         self._record_resolved(trainer, resume_from)
         self.events.message(self._describe(model, resume_from))
-        with disk_full_guard(config.output_dir, lambda: self._being_written(trainer)), oom_guard(config):
+        with (
+            disk_full_guard(config.output_dir, lambda: self._being_written(trainer)),
+            oom_guard(config),
+            peer_lost_guard(config.output_dir, self.world_size),
+        ):
             output = trainer.train(resume_from_checkpoint=resume_from)
             eval_metrics = trainer.evaluate() if eval_ds is not None else {}
         artifacts = self._save_final(trainer, model)
-        result = self._result(trainer, output, eval_metrics, artifacts, resume_from)
-        registry.call_safely("lf_after_train", component=spec, config=config, result=result)
-        return result
+        return self._result(trainer, output, eval_metrics, artifacts, resume_from), spec, registry
 
     def _begin(self, config: Any, events: Events) -> None:
         self.config = config
@@ -85,10 +110,10 @@ class BaseTrainJob(OutputSteps, abc.ABC):
         train_ds, eval_ds = self.load_data()
         from lf.models import resolve_model
 
-        self.model_path = resolve_model(c.model, events=self.events)
+        self.model_path = resolve_model(c.model, events=self.events, revision=c.model_revision)
         self.tokenizer = self._load_tokenizer(self.model_path)
         train_ds, eval_ds = self._prepare_datasets(train_ds, eval_ds, self.tokenizer)
-        self.train_examples = len(train_ds)
+        self.train_examples = len(train_ds) if hasattr(train_ds, "__len__") else None  # None: a stream
         self.has_eval = eval_ds is not None
         self.fingerprint = self._fingerprint()
         with self._main_first():  # rank 0 cleans up the output directory, the others then read the result
@@ -96,6 +121,7 @@ class BaseTrainJob(OutputSteps, abc.ABC):
                 c.output_dir, c.resume, self.fingerprint, overwrite=c.overwrite, say=self._say_main, mutate=self.is_main
             )
             self._start_output(self.fingerprint, resume_from)
+        self._agree_on_resume(resume_from)
         return train_ds, eval_ds, resume_from
 
     def _load_with_hooks(self, spec: ComponentSpec, registry: Registry) -> Any:
@@ -164,7 +190,10 @@ class BaseTrainJob(OutputSteps, abc.ABC):
         from lf.data import load_for_training, split_dataset
 
         c = self.config
-        train = load_for_training(c.data, self.shape, format=c.format)
+        hub = {"subset": c.data_subset, "split": c.data_split, "revision": c.data_revision}
+        train = load_for_training(c.data, self.shape, format=c.format, streaming=c.streaming, **hub)
+        if c.streaming:  # no global shuffle of a stream: examples are drawn from a buffer of this many
+            train = train.shuffle(seed=c.seed, buffer_size=c.shuffle_buffer)
         if c.eval_data:
             return train, load_for_training(c.eval_data, self.shape, format=c.format)
         return split_dataset(train, c.val_ratio, seed=c.seed) if c.val_ratio > 0 else (train, None)
@@ -256,9 +285,29 @@ class BaseTrainJob(OutputSteps, abc.ABC):
         import torch
         from accelerate import PartialState
 
-        state = PartialState(backend=None if torch.cuda.is_available() else "gloo")
+        cuda = torch.cuda.is_available()  # the state is shared: TrainingArguments reuses it, MULTI_CPU needs cpu=True
+        state = PartialState(cpu=not cuda, backend=None if cuda else "gloo")
         with state.main_process_first():
             yield
+
+    def _agree_on_resume(self, resume_from: str | None) -> None:
+        """Every rank must resume from the same checkpoint: on several nodes output_dir must be shared storage."""
+        if self.world_size <= 1:
+            return
+        import torch.distributed as dist
+
+        seen: list[Any] = [None] * self.world_size
+        dist.all_gather_object(seen, resume_from)
+        if len(set(seen)) > 1:
+            from lf.errors import RunError
+
+            views = "; ".join(f"rank {r}: {Path(s).name if s else 'a fresh start'}" for r, s in enumerate(seen))
+            raise RunError(
+                f"The training processes disagree on where to resume ({views}): they do not see the same "
+                f"{self.config.output_dir}.",
+                hint="On several nodes, output_dir must be storage every node shares (NFS, a shared volume), "
+                "at the same path on each.",
+            )
 
     def _say_main(self, text: str) -> None:
         self.events.message(text)
@@ -267,8 +316,9 @@ class BaseTrainJob(OutputSteps, abc.ABC):
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         total = sum(p.numel() for p in model.parameters())
         where = f", resuming from {Path(resume_from).name}" if resume_from else ""
+        examples = f"{self.train_examples} examples" if self.train_examples is not None else "a stream of examples"
         procs = f", {self.world_size} processes" if self.world_size > 1 else ""
         return (
-            f"training {self.component} on {self.train_examples} examples: {trainable:,} of {total:,} parameters "
+            f"training {self.component} on {examples}: {trainable:,} of {total:,} parameters "
             f"trainable ({100 * trainable / max(total, 1):.2f}%){procs}{where}"
         )

@@ -52,7 +52,7 @@ class SFTTrainer(BaseTrainJob):
 
         c = self.config
         train = tokenize_dataset(train, tokenizer, max_length=c.max_length, train_on=c.train_on)
-        if len(train) == 0:
+        if len(train) == 0 if hasattr(train, "__len__") else next(iter(train), None) is None:  # a stream: peek
             from lf.errors import DataError
 
             raise DataError(

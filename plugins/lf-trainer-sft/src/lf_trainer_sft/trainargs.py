@@ -49,12 +49,13 @@ def training_arguments(job: Any, *, has_eval: bool) -> dict[str, Any]:
         # TRL 1.16 and transformers 5.19 both rescale the loss by the process count when this is on, which
         # doubles loss and gradients under DDP; per-rank token averaging (then DDP's mean) is correct.
         "average_tokens_across_devices": False,
-        "fsdp": c.fsdp,
     }
-    if c.deepspeed:
-        args["deepspeed"] = c.deepspeed
-    if c.fsdp_config:
-        args["fsdp_config"] = c.fsdp_config
+    from lf_trainer_sft.distributed import training_arguments as distributed_arguments
+
+    args.update(distributed_arguments(c))  # ddp_timeout, and the FSDP / DeepSpeed config of `distributed`
     if job.world_size > 1 and not torch.cuda.is_available():
+        # use_cpu makes accelerate's state MULTI_CPU: without it several CPU processes each train alone
+        # (the data is split, the gradients are not averaged) and rank 0 saves weights only it trained.
         args["ddp_backend"] = "gloo"
+        args["use_cpu"] = True
     return args

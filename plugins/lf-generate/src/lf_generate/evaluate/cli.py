@@ -212,6 +212,13 @@ _ComparePngOption = Annotated[
     bool, typer.Option("--png/--no-png", help="Also render compare.png with headless Chromium, when one is installed.")
 ]
 _CompareAsJsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")]
+_CompareTasksOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tasks", help="Also score both on lm-evaluation-harness tasks (comma-separated; see lf evaluate tasks)."
+    ),
+]
+_CompareTaskLimitOption = Annotated[int | None, typer.Option("--task-limit", help="At most this many items per task.")]
 
 
 def compare(
@@ -236,11 +243,13 @@ def compare(
     concurrency: _CompareConcurrencyOption = 4,
     png: _ComparePngOption = True,
     as_json: _CompareAsJsonOption = False,
+    tasks: _CompareTasksOption = None,
+    task_limit: _CompareTaskLimitOption = None,
 ) -> None:
     """Answer the same prompts with models A and B; write a side-by-side report (JSON and HTML).
 
-    Optional: perplexity of each on a reference set (--reference), and a judge's win-rate
-    with both orders of each pair, to cancel position bias (--judge).
+    Optional: perplexity on a reference set (--reference), a judge's win-rate with both orders of
+    each pair, against position bias (--judge), and lm-evaluation-harness task scores (--tasks).
 
     Examples:
       lf evaluate compare smollm2 runs/sft-smollm2/merged --prompts prompts.txt --reference heldout.jsonl
@@ -262,18 +271,27 @@ def compare(
             reference=ref_texts,
             reference_label=reference,
             judge=judge_ref,
-            system_prompt=system_prompt,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            seed=seed,
-            concurrency=concurrency,
+            **_sampling(system_prompt, max_tokens, temperature, seed, concurrency),
             events=events,
+            tasks=[t for t in (tasks or "").split(",") if t.strip()],
+            task_limit=task_limit,
         )
         paths = _write_compare_report(report, output, png)
     if as_json:
         print_json(report)
         return
     _print_compare(report, paths)
+
+
+def _sampling(system_prompt: str | None, max_tokens: int, temperature: float, seed: int, concurrency: int) -> Any:
+    """How both models answer (compare_models' keywords)."""
+    return {
+        "system_prompt": system_prompt,
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "seed": seed,
+        "concurrency": concurrency,
+    }
 
 
 def _model_refs(
@@ -334,9 +352,10 @@ def _print_compare(report: Any, paths: dict[str, Path]) -> None:
     for side in (report.a, report.b):
         ppl = f"{side.perplexity:.3f}" if side.perplexity is not None else "-"
         latency = f"{side.mean_latency_s:.2f} s" if side.mean_latency_s is not None else "-"
+        scores = "".join(f", {name} {value:.3f}" for name, value in side.task_scores.items())
         out.print(
             f"[bold]{side.label}[/]: answered {side.answered}/{side.answered + side.failed}, "
-            f"perplexity {ppl}, mean latency {latency}"
+            f"perplexity {ppl}, mean latency {latency}{scores}"
         )
     if report.judge is not None:
         j = report.judge

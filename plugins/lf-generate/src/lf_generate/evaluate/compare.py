@@ -47,6 +47,9 @@ class ModelSummary(msgspec.Struct, kw_only=True):
     tokens_per_s: float | None = None
     mean_answer_chars: float | None = None
     wins: int = 0
+    #: ``{"task metric": value}`` from ``--tasks`` (lm-evaluation-harness), or why there are none.
+    task_scores: dict[str, float] = {}
+    task_note: str | None = None
 
 
 class Row(msgspec.Struct, kw_only=True):
@@ -259,6 +262,8 @@ def compare_models(
     concurrency: int = 4,
     max_retries: int = 2,
     events: Events | None = None,
+    tasks: list[str] | None = None,
+    task_limit: int | None = None,
 ) -> CompareReport:
     """Compare two models on ``prompts`` (see the module docstring)."""
     events = events or NullEvents()
@@ -283,8 +288,7 @@ def compare_models(
         side.model = name
         _summarize(side, answers)
         _fill_answers(rows, answers, what)
-    if reference is not None:
-        _measure_perplexities(sides, (a, b), reference, events)
+    _measure_extras(sides, (a, b), reference, tasks, task_limit, events)
     judge_summary = None
     if judge is not None:
         name = asyncio.run(_judge_rows(judge, rows, concurrency=concurrency, max_retries=max_retries, events=events))
@@ -295,7 +299,7 @@ def compare_models(
         a=sides[0],
         b=sides[1],
         rows=rows,
-        settings=_settings(len(prompts), common, reference, reference_label, judge),
+        settings={**_settings(len(prompts), common, reference, reference_label, judge), "tasks": tasks or []},
         judge=judge_summary,
         seconds=round(time.perf_counter() - started, 2),
     )
@@ -346,6 +350,23 @@ def _fill_answers(rows: list[Row], answers: list[tuple[str | None, str | None, f
             row.answer_a, row.error_a, row.latency_a, row.tokens_a = text, error, seconds, tokens
         else:
             row.answer_b, row.error_b, row.latency_b, row.tokens_b = text, error, seconds, tokens
+
+
+def _measure_extras(
+    sides: list[ModelSummary],
+    refs: tuple[ModelRef, ModelRef],
+    reference: list[str] | None,
+    tasks: list[str] | None,
+    task_limit: int | None,
+    events: Events,
+) -> None:
+    """Perplexity on the reference texts and task scores (lm-evaluation-harness), when asked."""
+    if reference is not None:
+        _measure_perplexities(sides, refs, reference, events)
+    if tasks:
+        from lf_generate.evaluate.compare_tasks import measure_tasks
+
+        measure_tasks(sides, refs, tasks, limit=task_limit, events=events)
 
 
 def _measure_perplexities(

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -95,11 +96,29 @@ def _summary_table(report: CompareReport) -> str:
         row("output tokens / s (per request)", _e(_num(a.tokens_per_s)), _e(_num(b.tokens_per_s))),
         row("mean answer length (characters)", _e(_num(a.mean_answer_chars, 4)), _e(_num(b.mean_answer_chars, 4))),
     ]
+    rows += _task_rows(a, b, row)
     if judged and report.judge is not None:
         j = report.judge
         rows.append(row("judge wins", _e(j.wins_a), _e(j.wins_b)))
         rows.append(row("win rate (ties count half)", _e(_pct(j.win_rate_a)), _e(_pct(j.win_rate_b))))
     return '<table class="summary">' + "".join(rows) + "</table>"
+
+
+def _task_rows(a: ModelSummary, b: ModelSummary, row: Any) -> list[str]:
+    """One row per task score (lm-evaluation-harness; higher is better), or the reason a side has none."""
+    names = list(dict.fromkeys([*a.task_scores, *b.task_scores]))
+    if not names and not (a.task_note or b.task_note):
+        return []
+
+    def cell(side: ModelSummary, name: str) -> str:
+        if name in side.task_scores:
+            return _e(f"{side.task_scores[name]:.3f}")
+        return f'<span class="meta">{_e(side.task_note or "not measured")}</span>'
+
+    rows = [row(f"task {name} (higher is better)", cell(a, name), cell(b, name)) for name in names]
+    if not names:
+        rows.append(row("task scores", cell(a, ""), cell(b, "")))
+    return rows
 
 
 def _pct(value: float | None) -> str:

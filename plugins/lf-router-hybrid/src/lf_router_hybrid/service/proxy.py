@@ -8,7 +8,6 @@ streamed answer keeps its slot until the relay ends.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from litestar.background_tasks import BackgroundTask
 from litestar.response import Stream
 
 from lf.errors import LFError, ModelOverloadedError
+from lf.serve.disconnect import unless_client_leaves
 from lf.serve.error_handlers import ClientGoneError
 from lf.serve.limits import with_retry_after
 from lf.serve.openai_errors import error_body
@@ -111,30 +111,10 @@ class Proxy:
 
         Every wait inside is bounded by the deadline already (upstream timeouts, backoff).
         """
-        task = asyncio.current_task()
-        assert task is not None
-        gone = False
-
-        async def watch() -> None:
-            nonlocal gone
-            while (await request.receive())["type"] != "http.disconnect":
-                pass
-            gone = True
-            task.cancel()
-
         deadline = self.router.deadline(request.scope["state"])
-        watcher = asyncio.get_running_loop().create_task(watch())
-        try:
-            return await self._try_experts(payload, path, decision, stream, deadline, request_id)
-        except asyncio.CancelledError:
-            if not gone:
-                raise
-            uncancel = getattr(task, "uncancel", None)
-            if uncancel is not None:
-                uncancel()
-            raise ClientGoneError() from None
-        finally:
-            watcher.cancel()
+        return await unless_client_leaves(
+            request, lambda: self._try_experts(payload, path, decision, stream, deadline, request_id)
+        )
 
     async def _try_experts(
         self, payload: dict[str, Any], path: str, decision: Decision, stream: bool, deadline: float, request_id: str

@@ -5,9 +5,10 @@ classifier (behind a :class:`~lf_router_hybrid.service.selector.Selector`), the 
 (:class:`~lf_router_hybrid.service.pool.ReplicaPool`) and the forwarder (one pooled httpx
 client); keys, roles, rate limits and admission come from the core's service layer. Two
 background tasks keep it current: the registry watcher (``refresh_if_changed`` every
-``registry_poll_s``, so routers sharing the file see each other's changes) and the
-health checker (:mod:`~lf_router_hybrid.service.health_checks`). The life of one request
-is :mod:`~lf_router_hybrid.service.proxy`. Prompts and keys are never logged.
+``registry_poll_s``, so routers sharing the registry see each other's changes; a Redis
+registry also pushes each change, which resyncs at once) and the health checker
+(:mod:`~lf_router_hybrid.service.health_checks`). The life of one request is
+:mod:`~lf_router_hybrid.service.proxy`. Prompts and keys are never logged.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ class RouterService(Service):
         self.generation = manager.generation
         self._tasks: list[asyncio.Task[None]] = []
         self._sync_lock: asyncio.Lock | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._resyncs: set[asyncio.Task[None]] = set()
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -67,6 +70,9 @@ class RouterService(Service):
         """Open the upstream client; start the registry watcher and the health checker."""
         self.forwarder = Forwarder(self.options, self.pool, self.metrics, self.manager, self.endpoints)
         self._sync_lock = asyncio.Lock()
+        loop = asyncio.get_running_loop()
+        self._unsubscribe = self.manager.subscribe(lambda _: self._from_thread(loop))
+        self.manager.watch()  # a Redis registry pushes changes; a file is polled below
         self._tasks = [
             asyncio.create_task(self._every(self.options.registry_poll_s, self.refresh_registry)),
             asyncio.create_task(
@@ -75,7 +81,11 @@ class RouterService(Service):
         ]
 
     async def stop(self) -> None:
-        """Stop the background tasks and close the upstream connections."""
+        """Stop the background tasks and close the upstream and registry connections."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        await anyio.to_thread.run_sync(self.manager.close)
+        self._tasks += list(self._resyncs)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -118,6 +128,15 @@ class RouterService(Service):
             return True
         return False
 
+    def _from_thread(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.call_soon_threadsafe(self._resync_soon)
+
+    def _resync_soon(self) -> None:
+        """On the event loop: a change another thread saw (a Redis notification) reaches replicas and classifier."""
+        task = asyncio.ensure_future(self.resync())
+        self._resyncs.add(task)
+        task.add_done_callback(self._resyncs.discard)
+
     async def resync(self) -> None:
         """Bring the replicas and the classifier in line with the registry."""
         assert self._sync_lock is not None
@@ -154,7 +173,8 @@ class RouterService(Service):
         reachable = [n for n in names if n not in unavailable]
         reasons = [f"no healthy replica of '{n}'" for n in names if n in unavailable]
         if self.manager.last_error is not None:
-            reasons.append(f"registry not reloaded: {self.manager.last_error.message}")
+            reasons.append(f"registry not reloaded (the last one read is in use): {self.manager.last_error.message}")
+        reasons += self.limit_problems()
         if not names:
             reasons.append("no expert is registered")
         status: Literal["healthy", "degraded", "unhealthy"] = (

@@ -181,6 +181,6 @@ def expert_list(router: RouterService) -> ExpertList:
     return ExpertList(
         experts=[expert_view(router, e) for e in router.manager.list_experts()],
         fallback_expert=router.classifier.fallback_expert,
-        registry=str(router.manager.config_path) if router.manager.config_path else None,
+        registry=router.manager.location if router.manager.store is not None else None,
         registry_error=error.message if error else None,
     )

@@ -10,32 +10,30 @@ seconds) and the core's runner serves until Ctrl-C / SIGTERM.
 
 The registry is ``registry`` from the config, else ``$LF_EXPERTS_FILE``, else
 ``~/.cache/largeforge/experts.yaml`` - the file ``lf expert add`` writes - created on the
-first change if missing (``registry: builtin`` uses the shipped experts, which have no
-endpoints: good for ``/route`` only).
+first change if missing; ``redis://host:6379/0`` shares it between routers on several
+machines (changes pushed to every router at once), an fsspec URL (``s3://...``) is read
+and polled; ``registry: builtin`` uses the shipped experts, which have no endpoints: good
+for ``/route`` only.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from lf.components import ComponentSpec, Events, RunResult
 from lf.composite import split_config
-from lf.errors import ConfigError, PluginError
+from lf.errors import PluginError
 from lf_router_hybrid.service.options import RouterOptions
 
 
 def open_registry(registry: str | None) -> Any:
     """The :class:`lf.experts.ExpertManager` of ``registry`` (see the module docstring)."""
-    from lf.experts import ExpertManager, default_registry_path
+    from lf.experts import ExpertManager, default_registry
     from lf_router_hybrid.defaults import BUILTIN, default_experts
 
     if registry == BUILTIN:
         return ExpertManager(experts=default_experts())
-    path = Path(registry).expanduser() if registry else default_registry_path()
-    if path.exists() and not path.is_file():
-        raise ConfigError(f"The expert registry {path} is not a file.", hint="Point registry at a YAML file.")
-    return ExpertManager(path)
+    return ExpertManager(registry or default_registry())
 
 
 def build_classifier(spec: ComponentSpec, config: Any, experts: list[Any], fallback_expert: str | None) -> Any:
@@ -64,8 +62,9 @@ def run_router(spec: ComponentSpec, config: Any, events: Events) -> RunResult:
     app = create_router_app(classifier, manager, options, classifier_name=spec.name)
     where = base_url(options)
     names = ", ".join(e.name for e in experts) or "none yet"
+    registry = manager.location if manager.store else "built-in"
     events.message(
-        f"lf router ({spec.name}) at {where}/v1 - experts: {names}; registry {manager.config_path or 'built-in'} "
+        f"lf router ({spec.name}) at {where}/v1 - experts: {names}; registry {registry} "
         f"(auth {'on' if auth else 'off'}; /route /generate /experts /health /ready /metrics /openapi.json)"
     )
     uptime = serve_app(app, options)
@@ -74,7 +73,7 @@ def run_router(spec: ComponentSpec, config: Any, events: Events) -> RunResult:
 
 def _warn_about(manager: Any, options: RouterOptions, events: Events) -> None:
     experts = manager.list_experts(enabled_only=True)
-    where = manager.config_path or "the built-in registry"
+    where = manager.location if manager.store else "the built-in registry"
     if not experts:
         events.message(
             f"no expert in {where} yet: add one with `lf expert add NAME --endpoint URL` (picked up without restart)",
