@@ -1,12 +1,18 @@
 """Serving throughput: lf + hf, lf + vllm and vLLM's own OpenAI server (the anchor), one run.
 
 Same model (SmolLM2-135M-Instruct, float32, from `lf models fetch`), same machine, same
-load: the `openai` async client streams chat completions with a fixed prompt and exactly
-64 output tokens (`ignore_eos`), at concurrency 1, 8 and 32. Reported per server and
-level: output tokens/s, time to first token p50/p99, inter-token latency p50, and the
-ratio to the anchor at the same concurrency.
+load, same client (the `openai` async client streaming chat completions, 64 output tokens at
+most), at concurrency 1, 8 and 32, on the workloads of bench/_serve_load.py: ``fixed`` (one
+prompt, exactly 64 tokens, `ignore_eos`) and ``mixed`` (a different prompt of 10-20 words
+per request, EOS allowed, half greedy and half sampled); ``greedy`` (``mixed``, all greedy)
+on demand. Reported per server, workload and level: output tokens/s, time to first token
+p50/p99, inter-token latency p50, the server's CPU seconds per 1,000 output tokens (all its
+processes; vLLM's include busy-polling), the load average, and the ratio to the anchor at
+the same level. At c=1 it also prints the memory-bandwidth bound: one read of the weights
+per token.
 
-    python bench/serve.py [--levels 1,8,32] [--requests 8,16,64] [--only hf,vllm,anchor]
+    python bench/serve.py [--levels 1,8,32] [--requests 48] [--workloads fixed,mixed]
+                          [--only hf,vllm,anchor] [--no-bound]
 
 lf + vllm and the anchor run in .venv-vllm (plugins/lf-backend-vllm/scripts/make-env.sh).
 """
@@ -15,25 +21,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
-import openai
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 VENV = ROOT / ".venv" / "bin"
 VLLM_VENV = ROOT / ".venv-vllm" / "bin"
-NAME = "smollm2"
-OUTPUT_TOKENS = 64
-PROMPT = "Write a short story about a robot who learns to paint. Describe the colours it discovers."
+from _serve_load import DEFAULT_WORKLOADS, NAME, OUTPUT_TOKENS, WORKLOADS, bandwidth_bound, level  # noqa: E402
+
+SERVERS = {"anchor": "vllm (anchor)", "vllm": "lf+vllm", "hf": "lf+hf", "hf-padded": "lf+hf padded"}
+"""``--only`` names -> servers; ``hf-padded`` is lf+hf with ``ragged=false`` (every model's path), to compare."""
 
 
 def free_port() -> int:
@@ -47,8 +52,10 @@ def free_port() -> int:
 def commands(model: str, port: int) -> dict[str, list[str]]:
     common = ["--set", f"model={model}", "--set", f"port={port}", "--set", f"served_model_name={NAME}"]
     quiet = ["--set", "log_level=warning"]
+    hf = [str(VENV / "lf"), "-q", "run", "serve", "--plugin", "hf"]
     return {
-        "lf+hf": [str(VENV / "lf"), "-q", "run", "serve", "--plugin", "hf", *common, *quiet],
+        "lf+hf": [*hf, *common, *quiet],
+        "lf+hf padded": [*hf, *common, *quiet, "--set", "ragged=false"],
         "lf+vllm": [str(VLLM_VENV / "lf"), "-q", "run", "serve", "--plugin", "vllm", *common, *quiet],
         "vllm (anchor)": [
             str(VLLM_VENV / "python"),
@@ -82,7 +89,9 @@ def start(cmd: list[str], port: int, log: Path) -> subprocess.Popen[bytes]:
             raise RuntimeError(f"server exited ({proc.returncode}); see {log}")
         try:
             ready = httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code == 200
-            if ready and httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+            ready = ready and httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
+            # lf's /ready says when the model is loaded (vLLM's server has no /ready: 404)
+            if ready and httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code in (200, 404):
                 return proc
         except httpx.TransportError:
             pass
@@ -99,106 +108,126 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-async def one(client: openai.AsyncOpenAI) -> tuple[int, float, list[float]]:
-    t0 = time.perf_counter()
-    stream = await client.chat.completions.create(
-        model=NAME,
-        messages=[{"role": "user", "content": PROMPT}],
-        max_tokens=OUTPUT_TOKENS,
-        temperature=0.7,
-        stream=True,
-        stream_options={"include_usage": True},
-        extra_body={"ignore_eos": True},
-    )
-    first = None
-    stamps: list[float] = []
-    tokens = 0
-    async for chunk in stream:
-        if chunk.choices and chunk.choices[0].delta.content:
-            now = time.perf_counter()
-            first = first or now
-            stamps.append(now)
-        if chunk.usage:
-            tokens = chunk.usage.completion_tokens
-    assert first is not None
-    gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    return tokens, first - t0, gaps
+def cpu_seconds(proc: subprocess.Popen[bytes]) -> float:
+    """User + system CPU seconds of ``proc`` and its children so far (0 when psutil is missing)."""
+    try:
+        import psutil
+    except ImportError:
+        return 0.0
+    try:
+        root = psutil.Process(proc.pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for p in tree:
+        try:
+            times = p.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            continue
+    return total
 
 
-async def level(url: str, concurrency: int, requests: int) -> dict[str, float]:
-    client = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0, timeout=600)
-    queue = list(range(requests))
-    results: list[tuple[int, float, list[float]]] = []
+def measure(name: str, url: str, proc: subprocess.Popen[bytes], args: argparse.Namespace) -> dict[Any, Any]:
+    """Every workload and level against one server; prints a line per level."""
+    results: dict[tuple[str, int], dict[str, float]] = {}
+    for workload in args.workloads:
+        for c, n in zip(args.levels, args.requests, strict=True):
+            cpu0 = cpu_seconds(proc)
+            result = asyncio.run(level(url, workload, c, n))
+            result["cpu_per_1k"] = (cpu_seconds(proc) - cpu0) / max(result["tokens"], 1) * 1000
+            result["load"] = os.getloadavg()[0]
+            results[workload, c] = result
+            print(
+                f"{name:<14} {workload:<5} c={c:<3} {result['tok_s']:7.1f} tok/s  "
+                f"TTFT p50 {result['ttft_p50'] * 1000:6.0f} ms p99 {result['ttft_p99'] * 1000:6.0f} ms  "
+                f"ITL p50 {result['itl_p50'] * 1000:5.1f} ms  {result['tokens']:5.0f} tokens  "
+                f"CPU {result['cpu_per_1k']:5.1f} s/1k tok  load {result['load']:.1f}",
+                flush=True,
+            )
+    return results
 
-    async def worker() -> None:
-        while queue:
-            queue.pop()
-            results.append(await one(client))
 
-    await one(client)  # warm-up
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    wall = time.perf_counter() - t0
-    await client.close()
-    ttfts = sorted(r[1] for r in results)
-    gaps = sorted(g for r in results for g in r[2])
-    return {
-        "tok_s": sum(r[0] for r in results) / wall,
-        "ttft_p50": statistics.median(ttfts),
-        "ttft_p99": ttfts[min(len(ttfts) - 1, round(0.99 * (len(ttfts) - 1)))],
-        "itl_p50": statistics.median(gaps) if gaps else float("nan"),
-        "tokens": sum(r[0] for r in results),
-    }
+def report(table: dict[str, dict[Any, Any]], args: argparse.Namespace, bound: dict[str, float] | None) -> None:
+    """The ratios to the anchor, per workload; the bandwidth bound beside c=1."""
+    anchor = table.get("vllm (anchor)", {})
+    for workload in args.workloads:
+        print(f"\n{workload}: ratio to the anchor (output tokens/s at the same concurrency; CPU s per 1k tokens)")
+        for name in ("lf+vllm", "lf+hf", "lf+hf padded"):
+            if name in table and anchor:
+                ours, theirs = table[name], anchor
+                ratios = "  ".join(
+                    f"c={c}: {ours[workload, c]['tok_s'] / theirs[workload, c]['tok_s']:.2f}x "
+                    f"(CPU {ours[workload, c]['cpu_per_1k'] / max(theirs[workload, c]['cpu_per_1k'], 1e-9):.2f}x)"
+                    for c in args.levels
+                )
+                print(f"  {name:<8} {ratios}")
+    print("goals: lf+vllm >= 0.95x at every level; lf+hf >= 0.9x at c=8 and c=32 and >= 1.0x at c=1 (mixed)")
+    if bound:
+        gb = bound["weight_bytes"] / 1e9
+        print(f"\nc=1 bound (one read of the {gb:.3f} GB of weights per token):")
+        for label in ("1 thread", "all cores"):
+            print(
+                f"  {label:<9}: read {bound[f'read GB/s, {label}']:.1f} GB/s (copy {bound[f'copy GB/s, {label}']:.1f})"
+                f" -> {bound[f'bound tok/s, {label}']:.1f} tok/s"
+            )
+        for name, results in table.items():
+            c1 = [f"{w} {results[w, 1]['tok_s']:.1f}" for w in args.workloads if (w, 1) in results]
+            if c1:
+                print(f"  {name:<14} at c=1: {', '.join(c1)} tok/s")
+
+
+def parse() -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--levels", default="1,8,32")
+    parser.add_argument("--requests", default="48", help="requests per level (one number, or one per level)")
+    parser.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS), help="fixed, mixed, greedy")
+    parser.add_argument("--only", default="hf,vllm,anchor", help="servers to run: hf, vllm, anchor, hf-padded")
+    parser.add_argument("--no-bound", action="store_true", help="skip the memory-bandwidth bound")
+    args = parser.parse_args()
+    args.levels = [int(x) for x in args.levels.split(",")]
+    args.requests = [int(x) for x in args.requests.split(",")]
+    if len(args.requests) == 1:
+        args.requests *= len(args.levels)
+    args.workloads = [w.strip() for w in args.workloads.split(",")]
+    if set(args.workloads) - set(WORKLOADS):
+        parser.error(f"--workloads: choose from {', '.join(WORKLOADS)}")
+    args.servers = [SERVERS.get(w.strip(), w.strip()) for w in args.only.split(",")]
+    unknown = set(args.servers) - set(SERVERS.values())
+    if unknown:
+        parser.error(f"--only: unknown server(s) {', '.join(sorted(unknown))}; choose from {', '.join(SERVERS)}")
+    if len(args.requests) != len(args.levels):
+        parser.error("--requests: one number, or one per level")
+    return args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--levels", default="1,8,32")
-    parser.add_argument("--requests", default="8,16,64")
-    parser.add_argument("--only", default="hf,vllm,anchor", help="servers to run: hf, vllm, anchor")
-    args = parser.parse_args()
-    levels = [int(x) for x in args.levels.split(",")]
-    counts = [int(x) for x in args.requests.split(",")]
+    """Run the servers one after the other, each through every workload and level."""
+    args = parse()
     from lf.models import fetch_embedded
 
     model = str(fetch_embedded(quiet=True))
-    aliases = {"hf": "lf+hf", "vllm": "lf+vllm", "anchor": "vllm (anchor)"}
-    wanted = [aliases.get(w.strip(), w.strip()) for w in args.only.split(",")]
-    unknown = set(wanted) - set(aliases.values())
-    if unknown:
-        parser.error(f"--only: unknown server(s) {', '.join(sorted(unknown))}; choose from hf, vllm, anchor")
     logs = ROOT / "bench" / "results"
     logs.mkdir(parents=True, exist_ok=True)
-    table: dict[str, dict[int, dict[str, float]]] = {}
-    print(f"model {model}; {OUTPUT_TOKENS} output tokens; machine: {os.cpu_count()} CPUs (shared, noisy)")
-    for name in ["vllm (anchor)", "lf+vllm", "lf+hf"]:
-        if name not in wanted:
+    table: dict[str, dict[Any, Any]] = {}
+    print(f"model {model}; <= {OUTPUT_TOKENS} output tokens; machine: {os.cpu_count()} CPUs (shared, noisy)")
+    for name in SERVERS.values():
+        if name not in args.servers:
             continue
         port = free_port()
         cmd = commands(model, port)[name]
         if not Path(cmd[0]).exists():
             print(f"{name}: skipped ({cmd[0]} missing; run plugins/lf-backend-vllm/scripts/make-env.sh)")
             continue
-        proc = start(cmd, port, logs / f"serve-{name.split()[0].replace('+', '_')}.log")
+        proc = start(cmd, port, logs / f"serve-{name.replace(' ', '-').replace('+', '_')}.log")
         try:
-            table[name] = {}
-            for c, n in zip(levels, counts, strict=True):
-                result = asyncio.run(level(f"http://127.0.0.1:{port}", c, n))
-                table[name][c] = result
-                print(
-                    f"{name:<14} c={c:<3} {result['tok_s']:7.1f} tok/s  TTFT p50 {result['ttft_p50'] * 1000:7.0f} ms"
-                    f"  p99 {result['ttft_p99'] * 1000:7.0f} ms  ITL p50 {result['itl_p50'] * 1000:6.1f} ms",
-                    flush=True,
-                )
+            table[name] = measure(name, f"http://127.0.0.1:{port}", proc, args)
         finally:
             stop(proc)
-    anchor = table.get("vllm (anchor)", {})
-    print("\nratio to the anchor (output tokens/s at the same concurrency):")
-    for name in ("lf+vllm", "lf+hf"):
-        if name in table and anchor:
-            ratios = "  ".join(f"c={c}: {table[name][c]['tok_s'] / anchor[c]['tok_s']:.2f}x" for c in levels)
-            print(f"  {name:<8} {ratios}")
-    print("goals: lf+vllm >= 0.95x at every level; lf+hf >= 0.8x at c=32")
+    bound = None if args.no_bound or 1 not in args.levels else bandwidth_bound(model)
+    report(table, args, bound)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 """CPU speed-up: oneDNN-prepacked weights for every float32 ``nn.Linear`` of a model.
 
-Measured on this project's 2-core EPYC machine (one thread): a 576x1536 linear took
-845 -> 527 us at 8 rows and 2147 -> 1471 us at 32 rows (no change at one row), so batched
-decoding gains about 1.5x on its matmuls; the router's MiniLM encoder (one query of about
-a dozen tokens) about 1.2x. The weights stay in place for LoRA, state dicts and hot
-swaps; only ``forward`` changes. Used by plugins that run torch on the CPU (the hf
-backend, the neural router): importing this module imports torch, which lf-core itself
-does not depend on, so nothing else in lf-core imports it.
+Measured on this project's 2-core EPYC machine (one thread): a 576x1536 linear took 845 ->
+527 us at 8 rows and 2147 -> 1471 us at 32 rows (no change at one row), so batched decoding
+gains about 1.5x on its matmuls; the router's MiniLM encoder (one query of about a dozen
+tokens) about 1.2x. At one or two rows (decoding a single request) the packed kernel loses:
+on a Xeon with AVX-512 a whole SmolLM2-135M decode step's linears took 77 ms packed and 45
+ms through plain ``F.linear`` (MKL's matrix-vector product reads the weights at memory
+bandwidth), so inputs of up to :data:`PLAIN_ROWS` rows keep the plain kernel. The weights
+stay in place for LoRA, state dicts and hot swaps; only ``forward`` changes. Used by plugins
+that run torch on the CPU (the hf backend, the neural router): importing this module imports
+torch, which lf-core itself does not depend on, so nothing else in lf-core imports it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import types
 from typing import Any
 
 import torch
+
+PLAIN_ROWS = 2
+"""Inputs of at most this many rows use plain ``F.linear`` (faster than oneDNN's packed kernel there)."""
 
 
 def _available() -> bool:
@@ -57,6 +63,6 @@ def prepack_linears(model: Any, batch_hint: int = 32) -> int:
 
 
 def _packed_forward(self: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    if x.dtype != torch.float32 or torch.is_grad_enabled():
+    if x.dtype != torch.float32 or torch.is_grad_enabled() or x.numel() <= PLAIN_ROWS * x.shape[-1]:
         return torch.nn.functional.linear(x, self.weight, self.bias)
     return torch.ops.mkldnn._linear_pointwise(x, self._lf_packed, self.bias, "none", [], "")

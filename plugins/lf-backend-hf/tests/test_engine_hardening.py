@@ -110,7 +110,8 @@ def test_an_engine_that_keeps_failing_is_marked_failed_and_fails_requests_at_onc
     def broken_device(module, args):
         raise RuntimeError("the device is gone")  # what a lost GPU looks like: every forward raises
 
-    backend.current.engine.model.register_forward_pre_hook(broken_device)
+    # on the input embeddings: the first thing every forward runs, padded or ragged
+    backend.current.engine.model.get_input_embeddings().register_forward_pre_hook(broken_device)
 
     async def run() -> tuple[list, BaseException | None]:
         results = await asyncio.gather(

@@ -45,6 +45,15 @@ class HFConfig(ServeConfig, kw_only=True, forbid_unknown_fields=True):
         bool,
         msgspec.Meta(description="On CPU in float32: oneDNN-prepacked linear weights (~1.5x faster batched decoding)."),
     ] = True
+    ragged: Annotated[
+        bool,
+        msgspec.Meta(
+            description=(
+                "On CPU, for Llama-family models: one forward decodes the running requests and prefills new ones "
+                "together, unpadded (else: padded prefills merged into the batch, as for every other model)."
+            )
+        ),
+    ] = True
     trust_remote_code: Annotated[bool, msgspec.Meta(description="Allow custom model code from the model dir.")] = False
     threads: Annotated[
         int | None, msgspec.Meta(description="CPU threads for torch (default on CPU: all cores but one).")

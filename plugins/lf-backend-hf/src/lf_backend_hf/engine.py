@@ -1,11 +1,15 @@
 """The continuous-batching engine: one thread that prefills, merges and decodes every request.
 
-Each loop turn: run queued admin commands; drop cancelled rows; take new requests
-(prefilled together, left-padded, up to ``max_prefill_tokens``) and merge their KV caches
-into the running batch (:mod:`lf_backend_hf.batch`); then one decode step for every
-running row. A finished or cancelled row leaves the batch at once and its slot is free for
-the next request, so the batch never waits for its slowest member. Results go back to the
-asyncio side with one ``call_soon_threadsafe`` per loop turn (:mod:`lf_backend_hf.sequence`).
+Each loop turn: run queued admin commands; drop cancelled rows; take new requests (up to
+``max_prefill_tokens`` of prompt); then the model work of the turn (:mod:`lf_backend_hf.steps`):
+on the ragged path (Llama-family models on the CPU, no LoRA adapter loaded) one forward
+decodes every running row and prefills the new requests together; on the padded path (any
+other model) the new requests are prefilled together, left-padded, merged into the running
+batch, then every row decodes. The engine switches paths only with an empty batch (new
+requests wait while the batch drains). A finished or cancelled row leaves the batch at once
+and its slot is free for the next request, so the batch never waits for its slowest member.
+Results go back to the asyncio side with one ``call_soon_threadsafe`` per loop turn
+(:mod:`lf_backend_hf.sequence`).
 
 The loop never dies of an exception (:mod:`lf_backend_hf.failures`): a row whose sampling
 or detokenization raises fails alone; a prefill that raises is retried one request at a
@@ -29,14 +33,13 @@ import torch
 
 from lf.errors import InternalError, LFError, ModelNotFoundError, ModelOverloadedError
 from lf.logs import get_logger
-from lf_backend_hf.batch import RunningBatch, left_padded
 from lf_backend_hf.failures import FailureBreaker, origin
-from lf_backend_hf.kvcache import growable_cache
+from lf_backend_hf.ragged import RaggedModel
 from lf_backend_hf.sampling import sample_rows
 from lf_backend_hf.sequence import Outbox, Sequence, fail, generation_error, is_oom, send
+from lf_backend_hf.steps import PaddedSteps, RaggedSteps
 
 log = get_logger("lf.serve.hf")
-BASE_ADAPTER = "__base__"
 
 
 class BatchEngine:
@@ -54,6 +57,7 @@ class BatchEngine:
         max_prefill_tokens: int,
         batch_wait_s: float,
         breaker: FailureBreaker | None = None,
+        ragged: RaggedModel | None = None,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -68,7 +72,9 @@ class BatchEngine:
         self._commands: deque[tuple[Callable[[], Any], Future[Any], bool]] = deque()
         self._wake = threading.Condition()
         self._stop = False
-        self.batch = RunningBatch(device)
+        self._padded = PaddedSteps(self)
+        self._ragged = RaggedSteps(self, ragged) if ragged is not None else None
+        self.path: PaddedSteps | RaggedSteps = self._ragged or self._padded
         self.last_progress: float | None = None
         self.error: str | None = None
         self.steps = 0
@@ -77,6 +83,11 @@ class BatchEngine:
         self._taken: list[Sequence] = []  # this turn's new requests, until they are in the batch
         self._thread = threading.Thread(target=self._run, name="lf-hf-engine", daemon=True)
         self._thread.start()
+
+    @property
+    def batch(self) -> Any:
+        """The running rows (a padded :class:`~lf_backend_hf.batch.RunningBatch` or a ragged batch)."""
+        return self.path.batch
 
     # -- called from other threads ------------------------------------------------------------------
 
@@ -156,15 +167,20 @@ class BatchEngine:
         self._drop_cancelled()
         with self._wake:
             swap_waiting = any(idle for _, _, idle in self._commands)
-        if swap_waiting:
-            new: list[Sequence] = []  # a swap waits for the batch to drain: admit nobody meanwhile
+        if swap_waiting or not self._right_steps():
+            new: list[Sequence] = []  # a swap (or a change of path) waits for the batch to drain: admit nobody
         else:
             new = self._take_new(outbox)
         self._taken = new
-        if new:
-            self._prefill(new, outbox)
-        if self.batch.seqs:
-            self._decode(outbox)
+        if new or self.batch.seqs:
+            self.path.turn(new, outbox)
+
+    def _right_steps(self) -> bool:
+        """Use the ragged path unless adapters are loaded; False while the batch drains before a change."""
+        wanted = self._ragged if self._ragged is not None and not self.adapters else self._padded
+        if self.path is not wanted and not self.batch.seqs:
+            self.path = wanted
+        return self.path is wanted
 
     # -- failures ------------------------------------------------------------------------------------
 
@@ -246,13 +262,14 @@ class BatchEngine:
         if self.batch_wait_s and queued < room:
             if self.batch.seqs:
                 # Busy: while requests are still arriving, decode on and prefill them together next
-                # turn - every merge copies the whole KV cache, so merging one by one is costly.
+                # turn - one prefill for several costs less than one each (and on the padded path
+                # every merge copies the whole KV cache).
                 if time.monotonic() - self._last_arrival < self.batch_wait_s:
                     return []
             else:
                 self._settle(room)
         new: list[Sequence] = []
-        longest = 0
+        lengths: list[int] = []
         with self._wake:
             while self._inbox and len(new) < room:
                 seq = self._inbox[0]
@@ -263,10 +280,10 @@ class BatchEngine:
                     self._inbox.popleft()
                     fail([seq], ModelNotFoundError(f"The adapter '{seq.adapter}' is no longer loaded."), outbox)
                     continue
-                length = max(longest, len(seq.prompt_ids))
-                if new and (seq.solo or length * (len(new) + 1) > self.max_prefill_tokens):
+                tokens = self.path.prefill_tokens([*lengths, len(seq.prompt_ids)])
+                if new and (seq.solo or tokens > self.max_prefill_tokens):
                     break
-                longest = length
+                lengths.append(len(seq.prompt_ids))
                 new.append(self._inbox.popleft())
                 if seq.solo:  # its group's prefill failed: alone, it shows whether it is the culprit
                     break
@@ -281,34 +298,13 @@ class BatchEngine:
             if now == seen or now >= room:
                 return
 
-    # -- model calls ---------------------------------------------------------------------------------------
+    # -- what the steps call back ---------------------------------------------------------------------
 
-    def _forward(self, seqs: list[Sequence], **inputs: Any) -> Any:
-        if self.adapters:
-            inputs["adapter_names"] = [self.adapters[s.adapter] if s.adapter else BASE_ADAPTER for s in seqs]
-        return self.model(**inputs, use_cache=True)
-
-    def _prefill(self, new: list[Sequence], outbox: Outbox) -> None:
-        ids, mask = left_padded([s.prompt_ids for s in new], self.pad_id, self.device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache = growable_cache(getattr(self.model, "config", None))
-        try:
-            out = self._forward(
-                new, input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, logits_to_keep=1
-            )
-        except Exception as exc:
-            self._prefill_failed(new, exc, outbox)
-            return
-        logits = out.logits[:, -1, :]
-        next_pos = mask.sum(-1)
-        if self.batch.seqs and not self.batch.merge(new, out.past_key_values, mask, next_pos):
-            with self._wake:  # the cache cannot be merged: wait for the batch to drain
-                self._inbox.extendleft(reversed(new))
-            self._taken = []
-            return
-        if not self.batch.seqs:
-            self.batch.start(new, out.past_key_values, mask, next_pos)
-        self._emit(logits, list(range(len(self.batch) - len(new), len(self.batch))), outbox)
+    def _requeue(self, new: list[Sequence]) -> None:
+        """Put this turn's ``new`` requests back at the head of the queue."""
+        with self._wake:
+            self._inbox.extendleft(reversed(new))
+        self._taken = []
 
     def _prefill_failed(self, new: list[Sequence], exc: Exception, outbox: Outbox) -> None:
         """Out of memory fails the group (503); anything else retries its requests one by one."""
@@ -316,34 +312,10 @@ class BatchEngine:
             log.warning("prefill failed, retrying alone", extra={"context": {"rows": len(new), "at": origin(exc)}})
             for seq in new:
                 seq.solo = True
-            with self._wake:
-                self._inbox.extendleft(reversed(new))
-            self._taken = []
+            self._requeue(new)
         else:
             fail(new, generation_error(exc, "prefill", len(new), self.device), outbox)
         self._count_failure(exc)
-
-    def _decode(self, outbox: Outbox) -> None:
-        batch = self.batch
-        assert batch.mask is not None and batch.positions is not None and batch.next_ids is not None
-        batch.mask = torch.cat([batch.mask, batch.mask.new_ones((len(batch), 1))], dim=1)
-        try:
-            out = self._forward(
-                batch.seqs,
-                input_ids=batch.next_ids.unsqueeze(1),
-                attention_mask=batch.mask,
-                position_ids=batch.positions.unsqueeze(1),
-                past_key_values=batch.cache,
-            )
-        except Exception as exc:
-            seqs = list(batch.seqs)
-            batch.clear()
-            fail(seqs, generation_error(exc, "decode", len(seqs), self.device), outbox)
-            self._count_failure(exc)
-            return
-        batch.cache = out.past_key_values
-        batch.positions = batch.positions + 1
-        self._emit(out.logits[:, -1, :], list(range(len(batch))), outbox)
 
     def _emit(self, logits: torch.Tensor, rows: list[int], outbox: Outbox) -> None:
         """Sample the next token of ``rows``, stream it out, and retire finished rows.

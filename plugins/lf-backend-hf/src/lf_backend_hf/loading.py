@@ -123,6 +123,11 @@ def build(config: HFConfig, path: str, name: str) -> LoadedModel:
         from lf.cpu_prepack import prepack_linears
 
         prepack_linears(model, batch_hint=min(32, config.max_batch_size))
+    ragged = None
+    if config.ragged and not quantized:
+        from lf_backend_hf.ragged import ragged_model
+
+        ragged = ragged_model(model, device, model.config._attn_implementation)
     eos = eos_ids(model, tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos) if eos else 0
     max_len = config.max_model_len or context_length(model, tokenizer)
@@ -135,8 +140,10 @@ def build(config: HFConfig, path: str, name: str) -> LoadedModel:
         max_batch_size=config.max_batch_size,
         max_prefill_tokens=config.max_prefill_tokens,
         batch_wait_s=config.batch_wait_ms / 1000,
+        ragged=ragged,
     )
-    log.info("model loaded", extra={"context": {"model": name, "device": str(device), "dtype": str(dtype)}})
+    context = {"model": name, "device": str(device), "dtype": str(dtype), "ragged": ragged is not None}
+    log.info("model loaded", extra={"context": context})
     return LoadedModel(name, path, model, tokenizer, engine, max_len)
 
 

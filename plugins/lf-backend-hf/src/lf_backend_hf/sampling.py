@@ -62,39 +62,86 @@ def apply_penalties(logits: torch.Tensor, rows: list[RowParams], history: list[l
     return out
 
 
+CANDIDATES = (256, 4096)
+"""How many of the most likely tokens top-k / top-p look at first (then more, then the whole vocabulary)."""
+
+
 def sample(logits: torch.Tensor, rows: list[RowParams]) -> list[int]:
-    """The next token id of each row; ``logits`` is ``[rows, vocab]`` (float)."""
+    """The next token id of each row; ``logits`` is ``[rows, vocab]`` (float).
+
+    Greedy rows take the argmax. Sampled rows without top-k or top-p draw from the whole
+    softmax; the others from :func:`filtered_picks`, which finds the kept tokens among the
+    most likely few hundred instead of sorting the vocabulary (a full sort of 49k logits
+    took 2.7 ms a row, a quarter of a 32-row decode step when half the rows sampled).
+    """
     chosen = logits.argmax(dim=-1)
     sampled = [i for i, r in enumerate(rows) if r.temperature > 0]
     if not sampled:
         return [int(t) for t in chosen.tolist()]
-    vocab = logits.shape[-1]
-    top_k = [rows[i].top_k if 0 < rows[i].top_k < vocab else vocab for i in sampled]
-    index = torch.tensor(sampled, device=logits.device)
-    temps = torch.tensor([rows[i].temperature for i in sampled], device=logits.device, dtype=torch.float32)
+    device, vocab = logits.device, logits.shape[-1]
+    index = torch.tensor(sampled, device=device)
+    temps = torch.tensor([rows[i].temperature for i in sampled], device=device, dtype=torch.float32)
     scores = logits.index_select(0, index).float()
     scores = (scores - scores.amax(dim=-1, keepdim=True)) / temps.unsqueeze(1)  # <= 0: no overflow at any temperature
-    order: torch.Tensor | None = None
-    if any(k < vocab for k in top_k) or any(rows[i].top_p < 1.0 for i in sampled):
-        scores, order = scores.sort(dim=-1, descending=True)
-        ranks = torch.arange(vocab, device=scores.device).unsqueeze(0)
-        scores = scores.masked_fill(ranks >= torch.tensor(top_k, device=scores.device).unsqueeze(1), float("-inf"))
-        top_p = torch.tensor([rows[i].top_p for i in sampled], device=scores.device)
-        probs = scores.softmax(dim=-1)
-        beyond = (probs.cumsum(dim=-1) - probs) >= top_p.unsqueeze(1)
-        beyond[:, 0] = False  # the most likely token always stays
-        scores = scores.masked_fill(beyond, float("-inf"))
-    probs = scores.softmax(dim=-1)
-    uniform = torch.rand(len(sampled), dtype=torch.float64, device=logits.device)
+    uniform = torch.rand(len(sampled), dtype=torch.float64, device=device)
     for j, i in enumerate(sampled):
         generator = rows[i].generator
         if generator is not None:
-            uniform[j] = torch.rand(1, dtype=torch.float64, generator=generator, device=logits.device)[0]
-    picks = inverse_cdf(probs, uniform)
-    if order is not None:
-        picks = order.gather(1, picks.unsqueeze(1)).squeeze(1)
+            uniform[j] = torch.rand(1, dtype=torch.float64, generator=generator, device=device)[0]
+    top_k = [rows[i].top_k if 0 < rows[i].top_k < vocab else vocab for i in sampled]
+    top_p = [rows[i].top_p for i in sampled]
+    filtered = [j for j in range(len(sampled)) if top_k[j] < vocab or top_p[j] < 1.0]
+    plain = [j for j in range(len(sampled)) if top_k[j] >= vocab and top_p[j] >= 1.0]
+    picks = torch.empty(len(sampled), dtype=torch.long, device=device)
+    if plain:
+        at = torch.tensor(plain, device=device)
+        picks[at] = inverse_cdf(scores.index_select(0, at).softmax(dim=-1), uniform.index_select(0, at))
+    if filtered:
+        at = torch.tensor(filtered, device=device)
+        picks[at] = filtered_picks(
+            scores.index_select(0, at),
+            [top_k[j] for j in filtered],
+            [top_p[j] for j in filtered],
+            uniform.index_select(0, at),
+        )
     chosen[index] = picks
     return [int(t) for t in chosen.tolist()]
+
+
+def filtered_picks(scores: torch.Tensor, top_k: list[int], top_p: list[float], uniform: torch.Tensor) -> torch.Tensor:
+    """One draw per row of ``scores`` (``[rows, vocab]``) after top-k (``1..vocab``) and top-p filtering.
+
+    The same distribution as sorting the whole vocabulary: the kept tokens are found among
+    the :data:`CANDIDATES` most likely ones (``topk``), with probabilities normalized over
+    the top-k set (its log-sum-exp over the whole row when top-k keeps everything), and only
+    when they may reach past those candidates does it look at more, up to all of them.
+    """
+    vocab = scores.shape[-1]
+    keep = torch.tensor(top_k, device=scores.device).unsqueeze(1)
+    nucleus = torch.tensor(top_p, device=scores.device).unsqueeze(1)
+    whole = torch.tensor([k >= vocab for k in top_k], device=scores.device).unsqueeze(1)
+    for size in sorted({min(size, vocab) for size in (*CANDIDATES, vocab)}):
+        best, order = scores.topk(size, dim=-1)  # sorted, most likely first
+        ranks = torch.arange(size, device=scores.device).unsqueeze(0)
+        best = best.masked_fill(ranks >= keep, float("-inf"))
+        norm = torch.where(whole, scores.logsumexp(dim=-1, keepdim=True), best.logsumexp(dim=-1, keepdim=True))
+        probs = (best - norm).exp()
+        total = probs.cumsum(dim=-1)
+        if size == vocab or _kept_within(total[:, -1].tolist(), top_k, top_p, size, vocab):
+            break
+    beyond = (total - probs) >= nucleus
+    beyond[:, 0] = False  # the most likely token always stays
+    picks = inverse_cdf(best.masked_fill(beyond, float("-inf")).softmax(dim=-1), uniform)
+    return order.gather(1, picks.unsqueeze(1)).squeeze(1)
+
+
+def _kept_within(mass: list[float], top_k: list[int], top_p: list[float], size: int, vocab: int) -> bool:
+    """Whether every row keeps only tokens among its ``size`` most likely.
+
+    True when each row's top-k lies within them, or, when top-k keeps the whole vocabulary,
+    its top-p is reached within them (``mass``: their probability).
+    """
+    return all(k <= size or (k >= vocab and m >= p) for m, k, p in zip(mass, top_k, top_p, strict=True))
 
 
 def sample_rows(logits: torch.Tensor, rows: list[RowParams], history: list[list[int]]) -> list[int | Exception]:
