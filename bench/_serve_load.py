@@ -135,6 +135,9 @@ def bandwidth_bound(model_dir: str) -> dict[str, float]:
     """
     import torch
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar in the report
 
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
