@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lf.testing import run_cli
-from lf.testing.cli import lf_executable
+from lf.testing.cli import lf_executable, signals_as_from_a_shell
 
 INFERENCE = [
     "plan",
@@ -182,7 +182,12 @@ def test_interactive_training_and_end_of_input(tmp_path):
 def test_ctrl_c_exits_cleanly():
     env = {**os.environ, "COLUMNS": "200"}
     proc = subprocess.Popen(
-        [lf_executable(), "plan"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        [lf_executable(), "plan"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        preexec_fn=signals_as_from_a_shell,
     )
     assert proc.stdout is not None
     seen = b""

@@ -15,7 +15,7 @@ import lf_quantize
 from lf.components import QuantizeResult
 from lf.runner import run_component
 from lf.testing import isolated_registry, run_cli, write_samples
-from lf.testing.cli import lf_executable
+from lf.testing.cli import lf_executable, signals_as_from_a_shell
 
 
 class Recorder:
@@ -201,6 +201,7 @@ def test_an_interrupted_quantization_leaves_nothing_that_looks_valid(engine_pyth
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "COLUMNS": "200"},
+        preexec_fn=signals_as_from_a_shell,
     )
     deadline = time.monotonic() + 240
     while not list(tmp_path.glob(".tmp-interrupted-*")) and time.monotonic() < deadline and proc.poll() is None:

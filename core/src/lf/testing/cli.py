@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -12,6 +13,18 @@ from pathlib import Path
 def lf_executable() -> str:
     """The ``lf`` script of the running interpreter's environment."""
     return str(Path(sys.executable).with_name("lf"))
+
+
+def signals_as_from_a_shell() -> None:
+    """``preexec_fn`` for a child that a test will Ctrl-C: SIGINT and SIGTERM default and unblocked.
+
+    A child inherits ignored and blocked signals from the process that starts it, and a test
+    worker's state is not a shell's (under pytest-xdist with coverage a worker was seen whose
+    children ignored SIGINT, so a Ctrl-C test hung). This gives the child what a shell gives.
+    """
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 def run_cli(
