@@ -264,6 +264,7 @@ def test_real_cli_with_keys_rate_limit_and_clean_logs(tiny_model_dir, tmp_path):
     assert {e["context"]["status"] for e in access} >= {200, 400, 401, 404, 429}
     assert PROMPT_MARK not in logs and KEY not in logs and "y" * 40 not in logs
     assert "Traceback" not in logs
+    assert "Loading weights" not in logs  # no library progress bar in a server's log
 
 
 def test_friendly_commands_resolve_the_same_config(tiny_model_dir):

@@ -96,8 +96,11 @@ def build(config: HFConfig, path: str, name: str) -> LoadedModel:
     """Load the model and tokenizer at ``path`` (a directory or hub id) and start its engine."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     from lf_backend_hf.engine import BatchEngine
+
+    hf_logging.disable_progress_bar()  # a server logs "model loaded", not a progress bar
 
     device = resolve_device(config.device)
     if config.threads or device.type == "cpu":
