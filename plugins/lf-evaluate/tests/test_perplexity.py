@@ -9,7 +9,7 @@ import pytest
 import lf_evaluate
 from lf.errors import ConfigError, DataError, ModelNotFoundError
 from lf.testing import check_plugin
-from lf_evaluate.perplexity import load_model, perplexity, perplexity_of, window_plan
+from lf_evaluate.scoring import load_model, perplexity, perplexity_of, window_plan
 
 
 def test_honours_the_lf_contract():
@@ -94,3 +94,18 @@ def test_bad_input_is_explained(tiny_model_dir, tmp_path):
         perplexity(tiny_model_dir, ["hello world"], max_length=4096, device="cpu")
     with pytest.raises(ConfigError, match="stride"):
         perplexity(tiny_model_dir, ["hello world"], max_length=16, stride=32, device="cpu")
+
+
+def test_the_public_api_names_stay_functions_after_every_module_is_imported():
+    """Other plugins import from ``lf_evaluate`` only; a submodule named like a function would shadow it."""
+    import importlib
+    import pkgutil
+
+    import lf_evaluate
+
+    for module in pkgutil.iter_modules(lf_evaluate.__path__):
+        importlib.import_module(f"lf_evaluate.{module.name}")
+    for name in lf_evaluate.__all__:
+        value = getattr(lf_evaluate, name)
+        assert not isinstance(value, type(lf_evaluate)), f"lf_evaluate.{name} is a module, not the public API"
+    assert callable(lf_evaluate.perplexity) and callable(lf_evaluate.run_tasks)

@@ -58,7 +58,7 @@ def perplexity(
     from lf.config import convert
     from lf.plugin_api import RichEvents, interruptible
     from lf_evaluate.config import PerplexityConfig
-    from lf_evaluate.perplexity import run
+    from lf_evaluate.scoring import run
 
     config = convert(
         {

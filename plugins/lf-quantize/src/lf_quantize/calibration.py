@@ -38,7 +38,7 @@ class Calibration:
 
 def bundled_calibration_texts() -> list[str]:
     """The small calibration set shipped with this plugin: varied prose, dialogue and code (about 5k tokens)."""
-    from lf_evaluate.texts import split_plain_text
+    from lf_evaluate import split_plain_text
 
     text = (resources.files("lf_quantize") / "data" / "calibration.txt").read_text(encoding="utf-8")
     return split_plain_text(text)
@@ -73,7 +73,7 @@ def _chat_texts(path: Path, tokenizer: Any) -> list[str] | None:
 
 def calibration_texts(source: str | os.PathLike[str] | None, tokenizer: Any) -> tuple[list[str], str]:
     """``(texts, label)`` of the calibration source (see the module docstring)."""
-    from lf_evaluate.texts import DATA_SUFFIXES, load_texts
+    from lf_evaluate import DATA_SUFFIXES, load_texts
 
     if source is None or str(source) == "":
         return bundled_calibration_texts(), BUNDLED

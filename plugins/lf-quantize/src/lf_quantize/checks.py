@@ -130,7 +130,7 @@ def preflight(config: QuantizeConfig) -> tuple[dict[str, Any], int]:
     group_size = check_group_size(model_config, config.group_size)
     check_output(config)
     if config.eval_data:
-        from lf_evaluate.texts import load_texts
+        from lf_evaluate import load_texts
 
         load_texts(config.eval_data, max_samples=config.eval_max_samples)
     return model_config, group_size

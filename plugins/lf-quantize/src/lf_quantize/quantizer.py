@@ -193,8 +193,7 @@ def _prepare(config: QuantizeConfig, events: Events) -> _Inputs:
     architecture = check_architecture(config.model, model_config)
     from transformers import AutoTokenizer
 
-    from lf_evaluate.perplexity import resolve_device
-    from lf_evaluate.texts import load_texts
+    from lf_evaluate import load_texts, resolve_device
 
     device = resolve_device(config.device)
     tokenizer = AutoTokenizer.from_pretrained(config.model)
@@ -282,7 +281,7 @@ def _quality(
     model_dir: str, staging: Path, texts: list[str], config: QuantizeConfig, device: str, events: Events
 ) -> dict[str, Any]:
     """Perplexity and a sample answer, before (original) and after (the quantized output, loaded from disk)."""
-    from lf_evaluate.perplexity import load_model, perplexity_of
+    from lf_evaluate import load_model, perplexity_of
 
     result: dict[str, Any] = {}
     for when, path in (("before", model_dir), ("after", str(staging))):

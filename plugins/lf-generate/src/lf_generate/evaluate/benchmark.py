@@ -23,7 +23,7 @@ import msgspec
 
 from lf.components import Events, NullEvents
 from lf.errors import ConfigError, RunError
-from lf_evaluate.config import PerplexityResult
+from lf_evaluate import PerplexityResult
 from lf_generate.models import api_base, describe_error
 
 DEFAULT_PROMPTS = [
@@ -301,7 +301,7 @@ def run_benchmark(
         model, texts = _checked_model_and_texts(model, data, max_samples)
     result = BenchmarkResult(endpoint=url, max_tokens=max_tokens if url else None)
     if model and texts is not None:
-        from lf_evaluate.perplexity import perplexity
+        from lf_evaluate import perplexity
 
         result.perplexity = perplexity(
             model,
@@ -332,8 +332,7 @@ def run_benchmark(
 def _checked_model_and_texts(model: str, data: str | None, max_samples: int | None) -> tuple[str, list[str]]:
     """The model directory (resolved and checked) and the held-out texts to score it on."""
     from lf.models import resolve_model
-    from lf_evaluate.perplexity import check_model_dir
-    from lf_evaluate.texts import load_texts
+    from lf_evaluate import check_model_dir, load_texts
 
     model = resolve_model(model)
     check_model_dir(model)

@@ -325,7 +325,7 @@ def _compare_texts(
         raise ConfigError("--max-tokens must be at least 1.")
     ref_texts = None
     if reference is not None:
-        from lf_evaluate.texts import load_texts
+        from lf_evaluate import load_texts
 
         ref_texts = load_texts(reference)
     return texts, ref_texts

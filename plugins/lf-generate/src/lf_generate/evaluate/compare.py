@@ -373,7 +373,7 @@ def _measure_perplexities(
     sides: list[ModelSummary], refs: tuple[ModelRef, ModelRef], reference: list[str], events: Events
 ) -> None:
     """Perplexity of each in-process model on the reference texts (endpoints get a note instead)."""
-    from lf_evaluate.perplexity import perplexity
+    from lf_evaluate import perplexity
 
     for side, ref in zip(sides, refs, strict=True):
         if ref.base_url:

@@ -19,8 +19,7 @@ def measure_tasks(
     sides: list[Any], refs: tuple[Any, Any], tasks: list[str], *, limit: int | None, events: Events
 ) -> None:
     """Fill ``task_scores`` (``{"task metric": value}``) or ``task_note`` of each :class:`ModelSummary`."""
-    from lf_evaluate.config import TasksConfig
-    from lf_evaluate.harness import run_tasks
+    from lf_evaluate import TasksConfig, run_tasks
 
     for side, ref in zip(sides, refs, strict=True):
         model = ref.base_url or ref.model or ""

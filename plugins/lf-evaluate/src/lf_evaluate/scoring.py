@@ -1,4 +1,4 @@
-"""Sliding-window perplexity of a causal language model on held-out text.
+"""Sliding-window perplexity of a causal language model on held-out text (``lf_evaluate.perplexity``).
 
 The texts are joined with blank lines and tokenized once. A window of ``max_length``
 tokens moves ``stride`` tokens at a time; in each window only the tokens that no earlier
